@@ -1,0 +1,1 @@
+"""Pure billing rules: SMS units, ledger, packages, M-Pesa (Daraja) messages."""

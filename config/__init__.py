@@ -1,0 +1,1 @@
+"""Settings schema and shipped data files (example config, Kenyan prefix table)."""

@@ -1,0 +1,1 @@
+"""Use-cases and their ports (typing.Protocol). Async, but does no I/O itself."""

@@ -1,0 +1,1 @@
+"""SQL adapters for the service ports: SQLite (aiosqlite) and PostgreSQL (asyncpg)."""

@@ -1,0 +1,1 @@
+"""aiohttp HTTP API: Kimisms-compatible endpoints and the versioned API."""

@@ -1,0 +1,1 @@
+"""Pure routing: number normalisation, prefix table to operator, sender selection."""

@@ -1,0 +1,1 @@
+"""asyncio side of SMPP: one TCP connection per session, and bind pools."""

@@ -1,0 +1,1 @@
+"""The SMSC simulator: an SMSC with personalities, used by the demo and the tests."""
