@@ -1,0 +1,238 @@
+"""Domain values shared by the use-cases, the store adapters and the HTTP API.
+
+Plain frozen dataclasses and enums: no I/O, no clock. Times are timezone-aware UTC datetimes
+handed in by the caller. Money is integer: SMS units for floats, integer cents for KES.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class SenderType(enum.StrEnum):
+    """An alphanumeric sender name or a numeric short code (two-way)."""
+
+    ALPHANUMERIC = "alphanumeric"
+    SHORTCODE = "shortcode"
+
+
+class CampaignType(enum.StrEnum):
+    """Safaricom separates promotional and transactional sender IDs."""
+
+    PROMOTIONAL = "promotional"
+    TRANSACTIONAL = "transactional"
+
+
+class SenderStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+class LedgerKind(enum.StrEnum):
+    """Every movement of a float is one of these, appended, never edited."""
+
+    TOPUP = "topup"
+    DEBIT = "debit"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"
+
+
+class MessageStatus(enum.StrEnum):
+    """The public statuses of seed 000. A message only ever moves forward."""
+
+    INITIATED = "INITIATED"
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
+class DispatchState(enum.StrEnum):
+    """Where a message is in the outbound pipeline, below its public status.
+
+    QUEUED: waiting for a bind. SUBMITTING: durably marked before its submit_sm is written; after a
+    crash such messages are "in doubt". DONE: every part answered (or the message failed).
+    """
+
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    DONE = "done"
+
+
+class TopUpMethod(enum.StrEnum):
+    OFFLINE = "offline"
+    MPESA = "mpesa"
+
+
+class TopUpStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiClient:
+    """An OAuth client-credentials pair; only a hash of the secret is ever stored."""
+
+    client_id: str
+    account_id: str
+    secret_hash: str
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SenderId:
+    id: str
+    account_id: str
+    name: str
+    operator: str  # routing.Operator value: "safaricom" | "airtel" | "telkom"
+    type: SenderType
+    campaign: CampaignType
+    status: SenderStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    id: int
+    account_id: str
+    sender_id: str
+    kind: LedgerKind
+    units: int  # signed: debits negative
+    balance_after: int
+    actor: str  # who: "api:<client_id>", "admin:<name>", "mpesa", "system"
+    reason: str  # why, in words
+    reference: str  # message id, top-up id, ticket …
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    id: str
+    name: str
+    operator: str
+    rate_cents: int  # KES cents per SMS unit
+    min_units: int
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    id: str
+    account_id: str
+    sender_id: str
+    package_id: str
+    units: int
+    amount_cents: int
+    method: TopUpMethod
+    status: TopUpStatus
+    created_at: datetime
+    phone: str | None = None
+    checkout_request_id: str | None = None
+    merchant_request_id: str | None = None
+    mpesa_receipt: str | None = None
+    result_code: int | None = None
+    result_desc: str | None = None
+    settled_at: datetime | None = None
+    settled_by: str | None = None
+
+
+class PartStatus(enum.StrEnum):
+    """One SMPP part's own progress; the message's status is derived from all of its parts."""
+
+    PENDING = "pending"
+    SUBMITTING = "submitting"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePart:
+    message_id: str
+    index: int  # 1-based
+    total: int
+    status: PartStatus
+    smsc: str | None = None
+    smsc_message_id: str | None = None  # normalised per the SMSC's id format
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """What the accept use-case hands the store: stored, debited and queued in one transaction."""
+
+    id: str
+    account_id: str
+    sender_id: str
+    sender_name: str
+    contact: str  # canonical 254XXXXXXXXX
+    operator: str
+    text: str
+    units: int  # billed units (seed 000's table)
+    parts: int  # SMPP parts it will be sent as
+    encoding: str  # "gsm7" | "ucs2"
+    priority: int  # 0–10, higher first
+    callback_url: str | None
+    client_ref: str | None
+    actor: str  # who asked, for the ledger
+    created_at: datetime
+    scheduled_at: datetime | None = None
+    description: str = "Message queued for delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    message_id: str
+    status: MessageStatus
+    description: str
+    at: datetime
+    part: int | None = None  # the part a receipt was about, when it was about one
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    account_id: str
+    sender_id: str
+    sender_name: str
+    contact: str
+    operator: str
+    text: str
+    units: int
+    parts: int
+    encoding: str
+    priority: int
+    status: MessageStatus
+    description: str
+    dispatch: DispatchState
+    callback_url: str | None
+    client_ref: str | None
+    created_at: datetime
+    updated_at: datetime
+    attempts: int = 0
+    in_doubt: int = 0  # how many times it was found submitting after a crash
+    smsc: str | None = None
+    timeline: tuple[StatusEvent, ...] = field(default=())
+    part_list: tuple[MessagePart, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentResponse:
+    """A stored answer to a request made with an Idempotency-Key (kept 24 hours)."""
+
+    account_id: str
+    key: str
+    request_hash: str
+    status_code: int
+    body: bytes
+    created_at: datetime

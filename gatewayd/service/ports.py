@@ -1,0 +1,237 @@
+"""The ports the use-cases need, as `typing.Protocol`s.
+
+Adapters in `gatewayd.store` (SQLite, PostgreSQL) and the fakes in `tests/fakes/` satisfy them
+structurally; nothing here imports an adapter. Every method that changes money or a message's
+state is one transaction: it either happens whole or not at all.
+
+Errors raised through the ports are the domain errors below, so that the HTTP layer can map
+them without knowing which backend raised them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from gatewayd.service.model import (
+    Account,
+    ApiClient,
+    CampaignType,
+    IdempotentResponse,
+    LedgerEntry,
+    LedgerKind,
+    Message,
+    MessagePart,
+    MessageStatus,
+    NewMessage,
+    Package,
+    SenderId,
+    SenderStatus,
+    SenderType,
+    StatusEvent,
+    TopUp,
+    TopUpMethod,
+    TopUpStatus,
+)
+
+
+class StoreError(Exception):
+    """Base of the domain errors a store raises."""
+
+
+class NotFound(StoreError):
+    """The named thing does not exist (or does not belong to the asking account)."""
+
+
+class AlreadyExists(StoreError):
+    """A unique name or key is taken (sender name per account, client id, …)."""
+
+
+class InsufficientBalance(StoreError):
+    """The float cannot cover the debit; nothing was written."""
+
+    def __init__(self, sender_id: str, needed: int, available: int) -> None:
+        super().__init__("Insufficient balance")
+        self.sender_id = sender_id
+        self.needed = needed
+        self.available = available
+
+
+class AccountStore(Protocol):
+    async def create_account(self, account_id: str, name: str, now: datetime) -> Account: ...
+    async def get_account(self, account_id: str) -> Account: ...  # NotFound
+    async def list_accounts(self) -> Sequence[Account]: ...
+
+    async def create_api_client(
+        self, account_id: str, client_id: str, secret_hash: str, now: datetime
+    ) -> ApiClient: ...
+    async def get_api_client(self, client_id: str) -> ApiClient: ...  # NotFound
+    async def list_api_clients(self, account_id: str) -> Sequence[ApiClient]: ...
+
+    async def create_sender(
+        self,
+        sender_id: str,
+        account_id: str,
+        name: str,
+        operator: str,
+        type: SenderType,
+        campaign: CampaignType,
+        now: datetime,
+    ) -> SenderId: ...  # AlreadyExists when the account already has that name for that operator
+    async def get_sender(self, sender_id: str) -> SenderId: ...
+    async def find_senders(self, account_id: str, name: str) -> Sequence[SenderId]: ...
+    async def list_senders(self, account_id: str | None = None) -> Sequence[SenderId]: ...
+    async def set_sender_status(self, sender_id: str, status: SenderStatus) -> SenderId: ...
+
+
+class LedgerStore(Protocol):
+    async def balance(self, sender_id: str) -> int: ...
+    async def balances(self, account_id: str) -> dict[str, int]: ...  # sender_id → units
+    async def post_entry(
+        self,
+        sender_id: str,
+        kind: LedgerKind,
+        units: int,
+        actor: str,
+        reason: str,
+        reference: str,
+        now: datetime,
+    ) -> LedgerEntry: ...  # InsufficientBalance when units < 0 would overdraw
+    async def entries(self, sender_id: str) -> Sequence[LedgerEntry]: ...
+    async def ledger_sum(self, sender_id: str) -> int: ...  # rebuilt from the entries
+
+
+class MessageStore(Protocol):
+    async def accept(self, message: NewMessage) -> Message:
+        """Message + its parts' plan + debit + ledger entry + INITIATED event, in one transaction.
+
+        Goes through the group-commit writer. InsufficientBalance: nothing was written.
+        """
+        ...
+
+    async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
+        """With its timeline and parts. NotFound also when account_id is given and differs."""
+        ...
+
+    async def claim_queued(
+        self, operator: str, limit: int, now: datetime, smsc: str
+    ) -> Sequence[Message]:
+        """Mark up to `limit` queued messages of that operator SUBMITTING (durably) and return
+        them, highest priority first, then oldest; skips scheduled ones not yet due."""
+        ...
+
+    async def record_submit(
+        self, message_id: str, part: int, smsc: str, smsc_message_id: str, now: datetime
+    ) -> None:
+        """submit_sm_resp ok: the part is SENT, the receipt map gets (smsc, id) → part, and a
+        receipt parked for that id (it overtook the resp) is applied now."""
+        ...
+
+    async def record_submit_failure(
+        self, message_id: str, part: int, description: str, now: datetime
+    ) -> None:
+        """A permanent error for one part: the message fails (refund per policy)."""
+        ...
+
+    async def requeue(self, message_id: str, now: datetime) -> None:
+        """Back to QUEUED (a bind dropped before the PDU was written, throttling …)."""
+        ...
+
+    async def record_receipt(
+        self,
+        smsc: str,
+        smsc_message_id: str,
+        status: MessageStatus,
+        description: str,
+        now: datetime,
+    ) -> Message | None:
+        """Apply a receipt through the monotonic state machine; None when it was parked (no
+        map entry yet). Late, repeated or out-of-order receipts never move a message back."""
+        ...
+
+    async def recover_in_doubt(self, now: datetime) -> Sequence[Message]:
+        """At start: messages left SUBMITTING by a crash are counted as in doubt and re-queued
+        (the default resend policy) or failed, per the policy the caller applies."""
+        ...
+
+    async def queue_depth(self, operator: str | None = None) -> int: ...
+    async def append_event(self, event: StatusEvent) -> None: ...
+
+
+class TopUpStore(Protocol):
+    async def create_package(self, package: Package) -> Package: ...
+    async def get_package(self, package_id: str) -> Package: ...
+    async def list_packages(self, operator: str | None = None) -> Sequence[Package]: ...
+
+    async def create_topup(
+        self,
+        topup_id: str,
+        account_id: str,
+        sender_id: str,
+        package_id: str,
+        units: int,
+        amount_cents: int,
+        method: TopUpMethod,
+        now: datetime,
+        phone: str | None = None,
+    ) -> TopUp: ...
+    async def get_topup(self, topup_id: str) -> TopUp: ...
+    async def find_topup_by_checkout(self, checkout_request_id: str) -> TopUp: ...  # NotFound
+    async def set_topup_checkout(
+        self, topup_id: str, checkout_request_id: str, merchant_request_id: str
+    ) -> TopUp: ...
+    async def settle_topup(
+        self,
+        topup_id: str,
+        status: TopUpStatus,
+        actor: str,
+        now: datetime,
+        *,
+        result_code: int | None = None,
+        result_desc: str | None = None,
+        mpesa_receipt: str | None = None,
+    ) -> tuple[TopUp, bool]:
+        """PENDING → COMPLETED (float credited + ledger entry, same transaction) or FAILED.
+
+        Returns the top-up and whether this call changed it: settling an already settled
+        top-up changes nothing and credits nothing (repeated M-Pesa callbacks).
+        """
+        ...
+
+    async def list_topups(
+        self, account_id: str | None = None, status: TopUpStatus | None = None
+    ) -> Sequence[TopUp]: ...
+    async def pending_topups_before(self, cutoff: datetime) -> Sequence[TopUp]: ...
+
+
+class IdempotencyStore(Protocol):
+    async def get_idempotent(self, account_id: str, key: str) -> IdempotentResponse | None: ...
+    async def put_idempotent(self, response: IdempotentResponse) -> IdempotentResponse:
+        """Store unless a response for (account, key) exists; return the one that is kept."""
+        ...
+
+    async def purge_idempotent(self, before: datetime) -> int: ...
+
+
+class Store(AccountStore, LedgerStore, MessageStore, TopUpStore, IdempotencyStore, Protocol):
+    """Everything the daemon keeps. `close()` flushes the writer and closes connections."""
+
+    async def migrate(self) -> int: ...  # applied migrations count
+    async def ping(self) -> None: ...  # for /ready
+    async def close(self) -> None: ...
+
+
+__all__ = [
+    "AccountStore",
+    "AlreadyExists",
+    "IdempotencyStore",
+    "InsufficientBalance",
+    "LedgerStore",
+    "MessagePart",
+    "MessageStore",
+    "NotFound",
+    "Store",
+    "StoreError",
+    "TopUpStore",
+]
