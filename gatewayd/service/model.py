@@ -60,6 +60,45 @@ class DispatchState(enum.StrEnum):
     DONE = "done"
 
 
+class RefundPolicy(enum.StrEnum):
+    """When a failed message's units go back to the float.
+
+    NEVER (seed 000's rule): a message that was accepted is paid for. NETWORK_REJECTED: a message
+    the network never accepted (every part refused at submit, or failed before submitting) is
+    refunded once; one the network accepted and later reported undelivered is not.
+    """
+
+    NEVER = "never"
+    NETWORK_REJECTED = "network_rejected"
+
+
+class InDoubtPolicy(enum.StrEnum):
+    """What start-up does with messages a crash left SUBMITTING (their submit_sm may be out).
+
+    RESEND (default): re-queue them; the handset may get a duplicate. FAIL: fail them, no refund
+    (the network may have accepted them). Either way each is counted in `Message.in_doubt` and
+    a timeline event says so.
+    """
+
+    RESEND = "resend"
+    FAIL = "fail"
+
+
+class ReceiptOutcome(enum.StrEnum):
+    """What a delivery receipt did, so the caller can count duplicates and strays."""
+
+    APPLIED = "applied"  # a part reached its final state (the message may have moved)
+    DUPLICATE = "duplicate"  # the part was already in that final state
+    STALE = "stale"  # intermediate receipt, or the part was final with another outcome
+    PARKED = "parked"  # no receipt map entry yet: kept until its submit_sm_resp lands
+
+
+class CallbackState(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    GIVEN_UP = "given_up"
+
+
 class TopUpMethod(enum.StrEnum):
     OFFLINE = "offline"
     MPESA = "mpesa"
@@ -188,6 +227,7 @@ class NewMessage:
     created_at: datetime
     scheduled_at: datetime | None = None
     description: str = "Message queued for delivery"
+    callback_on_sent: bool = False  # also call back when the message becomes SENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +264,67 @@ class Message:
     smsc: str | None = None
     timeline: tuple[StatusEvent, ...] = field(default=())
     part_list: tuple[MessagePart, ...] = field(default=())
+    scheduled_at: datetime | None = None
+    refunded_units: int = 0  # units given back to the float under the refund policy
+    callback_on_sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """One page of a message listing, newest first; `next_cursor` fetches the next page."""
+
+    items: tuple[Message, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptResult:
+    """The outcome of `record_receipt`: what happened and the message as it now stands."""
+
+    outcome: ReceiptOutcome
+    message: Message | None = None  # None when parked
+    message_changed: bool = False  # the message's public status moved
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackJob:
+    """One row of the callback outbox: a status change to POST to the client's callback_url.
+
+    Written in the same transaction that moved the message, so a crash never loses one. The
+    payload (seed 000) is built from message_id, contact, status, description and operator.
+    """
+
+    id: int
+    message_id: str
+    account_id: str
+    url: str
+    contact: str
+    operator: str
+    status: MessageStatus
+    description: str
+    event_at: datetime
+    state: CallbackState
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    last_error: str | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A mobile-originated message (deliver_sm that is not a receipt)."""
+
+    id: str
+    smsc: str
+    operator: str
+    source: str  # the subscriber, canonical 254XXXXXXXXX when it parses
+    destination: str  # the short code or sender it was sent to
+    text: str
+    received_at: datetime
+    account_id: str | None = None  # owner of the destination sender ID, when known
+    sender_id: str | None = None
+    smsc_message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

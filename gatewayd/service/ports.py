@@ -11,21 +11,26 @@ them without knowing which backend raised them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from gatewayd.service.model import (
     Account,
     ApiClient,
+    CallbackJob,
     CampaignType,
     IdempotentResponse,
+    InboundMessage,
+    InDoubtPolicy,
     LedgerEntry,
     LedgerKind,
     Message,
+    MessagePage,
     MessagePart,
     MessageStatus,
     NewMessage,
     Package,
+    ReceiptResult,
     SenderId,
     SenderStatus,
     SenderType,
@@ -114,18 +119,41 @@ class MessageStore(Protocol):
         """With its timeline and parts. NotFound also when account_id is given and differs."""
         ...
 
+    async def list_messages(
+        self,
+        account_id: str,
+        *,
+        status: MessageStatus | None = None,
+        sender_id: str | None = None,
+        contact: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> MessagePage:
+        """The account's messages, newest first (created_at, then id), without timelines or
+        parts. `since` is inclusive, `until` exclusive. `cursor` is the previous page's
+        `next_cursor`; ValueError when it is not one."""
+        ...
+
     async def claim_queued(
         self, operator: str, limit: int, now: datetime, smsc: str
     ) -> Sequence[Message]:
         """Mark up to `limit` queued messages of that operator SUBMITTING (durably) and return
-        them, highest priority first, then oldest; skips scheduled ones not yet due."""
+        them, highest priority first, then oldest; skips scheduled ones not yet due.
+
+        Each claim counts one attempt. The returned messages carry `part_list` (no timeline):
+        the parts to send now are the SUBMITTING ones; parts already SENT (a message re-queued
+        after a crash mid-way) are not to be sent again."""
         ...
 
     async def record_submit(
         self, message_id: str, part: int, smsc: str, smsc_message_id: str, now: datetime
     ) -> None:
         """submit_sm_resp ok: the part is SENT, the receipt map gets (smsc, id) → part, and a
-        receipt parked for that id (it overtook the resp) is applied now."""
+        receipt parked for that id (it overtook the resp) is applied now. When every part is
+        SENT the message becomes SENT (event; callback when asked for). NotFound: no such
+        message or part."""
         ...
 
     async def record_submit_failure(
@@ -134,8 +162,18 @@ class MessageStore(Protocol):
         """A permanent error for one part: the message fails (refund per policy)."""
         ...
 
-    async def requeue(self, message_id: str, now: datetime) -> None:
-        """Back to QUEUED (a bind dropped before the PDU was written, throttling …)."""
+    async def requeue(
+        self, message_id: str, now: datetime, *, not_before: datetime | None = None
+    ) -> None:
+        """Back to QUEUED (a bind dropped before the PDU was written, throttling …); parts not
+        yet SENT go back to PENDING. `not_before` delays the next claim. No effect on a
+        message that is not SUBMITTING."""
+        ...
+
+    async def fail_message(self, message_id: str, description: str, now: datetime) -> Message:
+        """Fail a message that has not reached a final status (expired in the queue, no route,
+        operator refusal before any submit …): FAILED event, callback, refund per policy.
+        A message already DELIVERED or FAILED is returned unchanged."""
         ...
 
     async def record_receipt(
@@ -145,18 +183,62 @@ class MessageStore(Protocol):
         status: MessageStatus,
         description: str,
         now: datetime,
-    ) -> Message | None:
-        """Apply a receipt through the monotonic state machine; None when it was parked (no
-        map entry yet). Late, repeated or out-of-order receipts never move a message back."""
+    ) -> ReceiptResult:
+        """Apply a receipt through the monotonic state machine. With no map entry yet the
+        receipt is parked (outcome PARKED) until its submit_sm_resp lands or it expires.
+        Late, repeated or out-of-order receipts never move a message back (DUPLICATE, STALE).
+        DELIVERED when every part is delivered, FAILED as soon as one part fails."""
         ...
 
-    async def recover_in_doubt(self, now: datetime) -> Sequence[Message]:
-        """At start: messages left SUBMITTING by a crash are counted as in doubt and re-queued
-        (the default resend policy) or failed, per the policy the caller applies."""
+    async def recover_in_doubt(
+        self, now: datetime, policy: InDoubtPolicy = InDoubtPolicy.RESEND
+    ) -> Sequence[Message]:
+        """At start: messages left SUBMITTING by a crash are counted as in doubt (`in_doubt`
+        + 1, a timeline event) and re-queued (RESEND: their unanswered parts go back to PENDING)
+        or failed (FAIL, never refunded). Returns them as they now stand."""
+        ...
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Drop receipt map entries and parked receipts past their expiry; the count dropped."""
         ...
 
     async def queue_depth(self, operator: str | None = None) -> int: ...
     async def append_event(self, event: StatusEvent) -> None: ...
+
+
+class CallbackOutbox(Protocol):
+    """The durable outbox of delivery callbacks.
+
+    Rows are written by the store itself, in the transaction that moves a message with a
+    callback_url to DELIVERED or FAILED (and SENT when the message asked for it).
+    """
+
+    async def claim_callbacks(
+        self, now: datetime, limit: int, lease: timedelta
+    ) -> Sequence[CallbackJob]:
+        """Up to `limit` PENDING jobs due at `now`, oldest due first; each one's attempts + 1
+        and its next_attempt_at pushed to now + lease, so a sender that dies mid-POST has the
+        job retried after the lease instead of lost."""
+        ...
+
+    async def callback_done(self, job_id: int, now: datetime) -> None: ...  # NotFound
+    async def reschedule_callback(
+        self, job_id: int, next_attempt_at: datetime, error: str, now: datetime
+    ) -> None: ...
+    async def give_up_callback(self, job_id: int, error: str, now: datetime) -> None: ...
+    async def list_callbacks(self, message_id: str) -> Sequence[CallbackJob]: ...
+    async def callback_backlog(self) -> int: ...  # PENDING jobs, for metrics
+
+
+class InboundStore(Protocol):
+    async def record_inbound(self, message: InboundMessage) -> tuple[InboundMessage, bool]:
+        """Keep an MO message; returns it and False when (smsc, smsc_message_id) was already
+        kept (a repeated deliver_sm), so the caller acks without handling it twice."""
+        ...
+
+    async def list_inbound(
+        self, account_id: str, *, limit: int = 50, before: datetime | None = None
+    ) -> Sequence[InboundMessage]: ...  # newest first
 
 
 class TopUpStore(Protocol):
@@ -214,7 +296,16 @@ class IdempotencyStore(Protocol):
     async def purge_idempotent(self, before: datetime) -> int: ...
 
 
-class Store(AccountStore, LedgerStore, MessageStore, TopUpStore, IdempotencyStore, Protocol):
+class Store(
+    AccountStore,
+    LedgerStore,
+    MessageStore,
+    TopUpStore,
+    IdempotencyStore,
+    CallbackOutbox,
+    InboundStore,
+    Protocol,
+):
     """Everything the daemon keeps. `close()` flushes the writer and closes connections."""
 
     async def migrate(self) -> int: ...  # applied migrations count
@@ -225,7 +316,9 @@ class Store(AccountStore, LedgerStore, MessageStore, TopUpStore, IdempotencyStor
 __all__ = [
     "AccountStore",
     "AlreadyExists",
+    "CallbackOutbox",
     "IdempotencyStore",
+    "InboundStore",
     "InsufficientBalance",
     "LedgerStore",
     "MessagePart",
