@@ -192,6 +192,7 @@ _FIELD: Final = re.compile(
     re.IGNORECASE,
 )
 _DATE_SEPARATORS: Final = str.maketrans("", "", "-/:. T")
+_KEY_SEPARATORS: Final = str.maketrans("", "", " _")
 
 
 def _c_string(value: bytes) -> str:
@@ -229,7 +230,7 @@ def _split_fields(text: str) -> dict[str, str]:
     matches = list(_FIELD.finditer(text))
     fields: dict[str, str] = {}
     for index, match in enumerate(matches):
-        key = re.sub(r"[ _]", "", match.group(1).lower())
+        key = match.group(1).lower().translate(_KEY_SEPARATORS)
         if key in fields:
             continue
         if key == "text":

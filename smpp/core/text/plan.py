@@ -135,10 +135,11 @@ def _cuts(units: _Units, limit: int) -> list[tuple[int, int]]:
     return cuts
 
 
-def _segment_count(units: _Units, method: LongMessageMethod) -> int:
+def _segment_cuts(units: _Units, method: LongMessageMethod) -> list[tuple[int, int]]:
+    """The unit ranges of the SMS segments `units` is delivered as."""
     if units.length <= _SINGLE_LIMIT[units.encoding]:
-        return 1
-    return len(_cuts(units, method.part_limit(units.encoding)))
+        return [(0, units.length)]
+    return _cuts(units, method.part_limit(units.encoding))
 
 
 def count_parts(text: str, method: LongMessageMethod) -> int:
@@ -146,7 +147,7 @@ def count_parts(text: str, method: LongMessageMethod) -> int:
 
     For PAYLOAD this is how the SMSC will split the one PDU, not the number of PDUs.
     """
-    return _segment_count(_units(text), method)
+    return len(_segment_cuts(_units(text), method))
 
 
 def _check_reference(method: LongMessageMethod, reference: int) -> None:
@@ -202,9 +203,12 @@ def _payload_part(text: str, units: _Units, packed: bool) -> PartPlan:
 
 
 def _split_parts(
-    units: _Units, method: LongMessageMethod, reference: int, packed: bool
+    units: _Units,
+    cuts: list[tuple[int, int]],
+    method: LongMessageMethod,
+    reference: int,
+    packed: bool,
 ) -> tuple[PartPlan, ...]:
-    cuts = _cuts(units, method.part_limit(units.encoding))
     total = len(cuts)
     if total > MAX_PARTS:
         raise ValueError(
@@ -235,13 +239,14 @@ def plan_message(
     _check_reference(method, reference)
     units = _units(text)
     encoding = units.encoding
-    segments = _segment_count(units, method)
+    cuts = _segment_cuts(units, method)
+    segments = len(cuts)
     if segments == 1:
         parts: tuple[PartPlan, ...] = (_single_part(text, units, packed),)
     elif method is LongMessageMethod.PAYLOAD:
         parts = (_payload_part(text, units, packed),)
     else:
-        parts = _split_parts(units, method, reference, packed)
+        parts = _split_parts(units, cuts, method, reference, packed)
     return MessagePlan(
         text, encoding, encoding.data_coding, method, reference, units.length, segments, parts
     )
