@@ -119,8 +119,13 @@ def configure(level: str = "info", fmt: LogFormat = "json", stream: TextIO | Non
 
 
 def get_logger(name: str | None = None, **initial: Any) -> Any:
-    """A structlog logger (named, for the `logger` field) with optional bound values."""
-    return structlog.stdlib.get_logger(name).bind(**initial)
+    """A structlog logger (named, for the `logger` field) with optional bound values.
+
+    Without values it is a lazy proxy that follows later `configure` calls, so modules may
+    create theirs at import time; a logger with values is resolved now, so bind after
+    `configure` (or use `bind_context`)."""
+    logger = structlog.stdlib.get_logger(name)
+    return logger.bind(**initial) if initial else logger
 
 
 @contextmanager
