@@ -57,6 +57,7 @@ def text_info(text: str) -> TextInfo:
     """(encoding, length): septets for GSM-7 text, UTF-16 code units otherwise.
 
     This is the count that is sent, so billing units derived from it match the wire.
+    ValueError for a text with a lone surrogate (it cannot be sent).
     """
     septets = gsm.septet_length(text)
     if septets is not None:

@@ -146,6 +146,7 @@ def count_parts(text: str, method: LongMessageMethod) -> int:
     """SMS segments `text` is delivered as with `method` (the billable count).
 
     For PAYLOAD this is how the SMSC will split the one PDU, not the number of PDUs.
+    ValueError for a text with a lone surrogate (it cannot be sent).
     """
     return len(_segment_cuts(_units(text), method))
 

@@ -279,6 +279,14 @@ def test_too_many_parts_is_refused() -> None:
 def test_lone_surrogate_is_refused() -> None:
     with pytest.raises(ValueError, match="lone surrogate U\\+D83D at index 1"):
         plan_message("a\ud83d", M.UDH8)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        count_parts("\udc00", M.UDH8)
+
+
+def test_payload_larger_than_a_tlv_is_refused() -> None:
+    with pytest.raises(ValueError, match="exceed the 65535-octet message_payload"):
+        plan_message("ж" * 40000, M.PAYLOAD)
+    assert plan_message("a" * 65535, M.PAYLOAD).segments == 429
 
 
 def test_concat_info_reads_what_plan_writes() -> None:
