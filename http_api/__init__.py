@@ -1,1 +1,9 @@
-"""aiohttp HTTP API: Kimisms-compatible endpoints and the versioned API."""
+"""aiohttp HTTP API: Kimisms-compatible endpoints and the versioned API.
+
+The composition root builds `ApiDeps` and calls `create_app`; nothing here opens a resource.
+"""
+
+from http_api.app import create_app
+from http_api.deps import ApiDeps, ApiSettings, BindState, Readiness
+
+__all__ = ["ApiDeps", "ApiSettings", "BindState", "Readiness", "create_app"]

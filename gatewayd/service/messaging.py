@@ -1,0 +1,207 @@
+"""Send, read and balance use-cases behind the Kimisms-compatible API.
+
+`send` checks every rule before anything is written, so a refused send stores nothing and costs
+nothing: callback URL, sender ID name, number, operator (from the prefix table, read through a
+holder so a reload takes effect on the next send), the sender ID of that operator, opt-out,
+units and parts. The one rule only the store can check atomically, the float, is enforced by
+`store.accept`, which writes the message, its debit and its ledger entry in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from billing.units import MessageError, measure
+from billing.units import MessageTooLong as BillingTooLong
+from gatewayd.service import errors
+from gatewayd.service.callback_policy import CallbackPolicy
+from gatewayd.service.model import (
+    CampaignType,
+    Message,
+    NewMessage,
+    SenderId,
+    SenderStatus,
+)
+from gatewayd.service.ports import InsufficientBalance, NotFound, Store
+from routing import InvalidNumber, Operator, PrefixTable, normalise
+from smpp.core.text.plan import LongMessageMethod, count_parts
+
+PRIORITY_MIN = 0
+PRIORITY_MAX = 10
+
+
+class PrefixSource(Protocol):
+    """Where the current prefix table is read from (routing.PrefixTableHolder)."""
+
+    @property
+    def current(self) -> PrefixTable: ...
+
+
+class OptOuts(Protocol):
+    """Numbers that sent STOP to a sender ID; promotional traffic to them is refused."""
+
+    async def is_opted_out(self, sender_id: str, contact: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SenderBalance:
+    sender_id: str
+    name: str
+    operator: Operator
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """An account's float: per sender ID and summed per operator, in SMS units."""
+
+    senders: tuple[SenderBalance, ...]
+    operators: Mapping[Operator, int]
+
+    @property
+    def total(self) -> int:
+        return sum(s.units for s in self.senders)
+
+
+def new_message_id() -> str:
+    """A message id as seed 001 shows them: a UUID in its canonical text form."""
+    return str(uuid.uuid4())
+
+
+@dataclass(slots=True)
+class MessagingService:
+    """The API's use-cases over the store port; no I/O of its own."""
+
+    store: Store
+    prefixes: PrefixSource
+    callback_policy: CallbackPolicy = field(default_factory=CallbackPolicy)
+    opt_outs: OptOuts | None = None
+    long_method: LongMessageMethod = LongMessageMethod.UDH8
+    new_id: Callable[[], str] = new_message_id
+
+    async def send(
+        self,
+        account_id: str,
+        actor: str,
+        sender_name: str,
+        contact: str,
+        message: str,
+        callback_url: str | None,
+        *,
+        limit: int,
+        priority: int = 0,
+        client_ref: str | None = None,
+        now: datetime,
+    ) -> Message:
+        """Accept one message for delivery, or raise a SendRejected naming field and reason."""
+        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise ValueError(f"priority: must be {PRIORITY_MIN}–{PRIORITY_MAX}, got {priority}")
+        if callback_url is not None:
+            self.callback_policy.check_url(callback_url)
+        senders = await self._senders(account_id, sender_name)
+        msisdn, operator = self._route(contact)
+        sender = _sender_for(senders, sender_name, operator)
+        units, encoding = _bill(message, limit)
+        parts = _parts(message, self.long_method)
+        await self._check_opt_out(sender, msisdn)
+        return await self._accept(
+            NewMessage(
+                id=self.new_id(),
+                account_id=account_id,
+                sender_id=sender.id,
+                sender_name=sender.name,
+                contact=msisdn,
+                operator=sender.operator,
+                text=message,
+                units=units,
+                parts=parts,
+                encoding=encoding,
+                priority=priority,
+                callback_url=callback_url,
+                client_ref=client_ref,
+                actor=actor,
+                created_at=now,
+            )
+        )
+
+    async def get_message(self, account_id: str, message_id: str) -> Message:
+        """The account's message with its timeline; MessageNotFound for anyone else's."""
+        try:
+            return await self.store.get_message(message_id, account_id)
+        except NotFound:
+            raise errors.MessageNotFound(message_id) from None
+
+    async def balances(self, account_id: str) -> Balances:
+        """Float per sender ID of the account and per operator."""
+        senders = await self.store.list_senders(account_id)
+        units = await self.store.balances(account_id)
+        rows = tuple(
+            SenderBalance(s.id, s.name, Operator.parse(s.operator), units.get(s.id, 0))
+            for s in sorted(senders, key=lambda s: (s.name, s.operator))
+        )
+        per_operator = dict.fromkeys(Operator, 0)
+        for row in rows:
+            per_operator[row.operator] += row.units
+        return Balances(rows, per_operator)
+
+    async def _senders(self, account_id: str, name: str) -> list[SenderId]:
+        found = [s for s in await self.store.find_senders(account_id, name) if s.name == name]
+        if not found:
+            raise errors.SenderNotFound(name)
+        active = [s for s in found if s.status is SenderStatus.ACTIVE]
+        if not active:
+            raise errors.SenderSuspended(name)
+        return active
+
+    def _route(self, contact: str) -> tuple[str, Operator | None]:
+        """(canonical number, its operator or None when we route to no one there)."""
+        try:
+            msisdn = normalise(contact)
+        except InvalidNumber as exc:
+            raise errors.InvalidNumber(exc.reason) from None
+        match = self.prefixes.current.match(msisdn)
+        if match is None:
+            raise errors.InvalidNumber("not an allocated Kenyan mobile number range")
+        return msisdn, match.operator
+
+    async def _check_opt_out(self, sender: SenderId, msisdn: str) -> None:
+        if self.opt_outs is None or sender.campaign is not CampaignType.PROMOTIONAL:
+            return
+        if await self.opt_outs.is_opted_out(sender.id, msisdn):
+            raise errors.OptedOut()
+
+    async def _accept(self, new: NewMessage) -> Message:
+        try:
+            return await self.store.accept(new)
+        except InsufficientBalance as exc:
+            raise errors.InsufficientBalance(exc.needed, exc.available) from None
+
+
+def _sender_for(senders: Sequence[SenderId], name: str, operator: Operator | None) -> SenderId:
+    for sender in senders:
+        if operator is not None and sender.operator == operator.value:
+            return sender
+    raise errors.NoMatchingSender(name, operator.display_name if operator else None)
+
+
+def _bill(text: str, limit: int) -> tuple[int, str]:
+    """(units, encoding) per seed 000's table; the text's own errors as SendRejected."""
+    try:
+        size = measure(text, limit=limit)
+    except BillingTooLong as exc:
+        raise errors.MessageTooLong(exc.limit) from None
+    except (MessageError, UnicodeError) as exc:
+        raise errors.InvalidText(str(exc)) from None
+    return size.units, size.encoding.value
+
+
+def _parts(text: str, method: LongMessageMethod) -> int:
+    """SMPP parts the text goes out as; a lone surrogate cannot be sent at all."""
+    try:
+        return count_parts(text, method)
+    except ValueError as exc:
+        raise errors.InvalidText(str(exc)) from None

@@ -1,0 +1,81 @@
+"""What the composition root hands the HTTP API: services, settings, probes and a registry.
+
+The API owns no resources: the store, the services and the metrics registry are built by the
+composition root and passed in here, so tests can hand in fakes and the daemon its real parts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from gatewayd.service.auth import AuthService
+from gatewayd.service.messaging import MessagingService
+from gatewayd.service.ports import IdempotencyStore
+
+API_MESSAGE_LIMIT = 10_000  # characters a message may have on the API (seed 000)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """Tunables of the HTTP API (from `[http]` in the config file)."""
+
+    rate_limit_per_minute: int = 60  # per API client; 0 turns the limit off (seed 001: 60/min)
+    max_body_bytes: int = 256 * 1024  # a 10,000-character UCS-2 message, JSON-escaped, fits
+    max_queue_depth: int = 0  # 503 above this many queued messages; 0 turns it off
+    busy_retry_after: int = 5  # Retry-After seconds on 503
+    message_limit: int = API_MESSAGE_LIMIT
+    idempotency_ttl_seconds: int = 24 * 3600  # seed 001: keys are cached 24 hours
+
+    def __post_init__(self) -> None:
+        for name in ("rate_limit_per_minute", "max_queue_depth", "busy_retry_after"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"http.{name}: must not be negative")
+        if self.max_body_bytes < 1024:
+            raise ValueError("http.max_body_bytes: must be at least 1024")
+
+
+@dataclass(frozen=True, slots=True)
+class BindState:
+    """One SMPP bind as /ready lists it."""
+
+    name: str  # e.g. "safaricom-1/2"
+    operator: str
+    state: str  # "bound", "connecting", "down" …
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """The readiness provider's answer: is the store reachable, are we taking traffic, binds."""
+
+    store_ok: bool
+    binds: Sequence[BindState] = ()
+    accepting: bool = True  # False while shutting down (intake stopped)
+    detail: str | None = None  # why not ready, when not
+
+
+ReadinessProvider = Callable[[], Awaitable[Readiness]]
+QueueDepthProvider = Callable[[], int]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDeps:
+    """Everything `create_app` needs; built by the composition root."""
+
+    messaging: MessagingService
+    auth: AuthService
+    idempotency: IdempotencyStore
+    readiness: ReadinessProvider
+    registry: CollectorRegistry
+    settings: ApiSettings = field(default_factory=ApiSettings)
+    queue_depth: QueueDepthProvider | None = None  # a cheap gauge, read on every send
+    clock: Callable[[], datetime] = utc_now
+    monotonic: Callable[[], float] = time.monotonic

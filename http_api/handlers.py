@@ -1,0 +1,111 @@
+"""The API's handlers: parse → call a use-case → render, nothing else.
+
+`/api/generate-token` and `/api/send-sms` are seed 001's endpoints byte for byte; the
+`/api/v1/…` reads are the versioned API beside them. Domain refusals become 400 field errors
+(`{"sender_name": ["Sender ID not found"]}`); another account's message is a 404, never a 403,
+so ids of other tenants cannot be probed.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gatewayd.service.auth import Principal
+from gatewayd.service.errors import InvalidCredentials, MessageNotFound, SendRejected
+from http_api import render
+from http_api.auth import authenticate, throttle
+from http_api.context import ApiContext, context
+from http_api.errors import NOT_FOUND, ApiError, detail_error, json_response
+from http_api.idempotency import key_of
+from http_api.schemas import Payload, parse_send_request, parse_token_request, read_payload
+
+BUSY = "The message queue is full. Retry later."
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+async def generate_token(request: web.Request) -> web.Response:
+    """POST /api/generate-token: client credentials → a Bearer token (seed 001)."""
+    ctx = context(request)
+    payload = await read_payload(request, ctx.deps.settings.max_body_bytes)
+    form = parse_token_request(payload.data)
+    throttle(ctx, f"token:{form.client_id}")
+    try:
+        token, expires_in = await ctx.deps.auth.issue_token(
+            form.client_id, form.client_secret, ctx.deps.clock()
+        )
+    except InvalidCredentials as exc:
+        raise ApiError(400, {"credentials": [str(exc)]}) from None
+    return json_response(render.token(token, expires_in), headers=_NO_STORE)
+
+
+async def send_sms(request: web.Request) -> web.Response:
+    """POST /api/send-sms: accept one message (seed 001), honouring Idempotency-Key."""
+    ctx = context(request)
+    principal = await authenticate(request, ctx)
+    key = key_of(request)
+    payload = await read_payload(request, ctx.deps.settings.max_body_bytes)
+    if key is None:
+        return await _send(ctx, principal, payload)
+    outcome = await ctx.idempotency.run(
+        principal.account_id,
+        key,
+        payload.digest,
+        ctx.deps.clock(),
+        lambda: _send(ctx, principal, payload),
+    )
+    if outcome.headers.get("Idempotent-Replayed"):
+        ctx.metrics.replays.inc()
+    return outcome
+
+
+async def _send(ctx: ApiContext, principal: Principal, payload: Payload) -> web.Response:
+    form = parse_send_request(payload.data)
+    _check_backpressure(ctx)
+    try:
+        message = await ctx.deps.messaging.send(
+            principal.account_id,
+            principal.actor,
+            form.sender_name,
+            form.contact,
+            form.message,
+            form.callback_url,
+            limit=ctx.deps.settings.message_limit,
+            now=ctx.deps.clock(),
+        )
+    except SendRejected as exc:
+        ctx.metrics.rejected.labels(exc.code).inc()
+        raise ApiError(400, {exc.field: exc.messages}) from None
+    ctx.metrics.accepted.labels(message.operator).inc()
+    ctx.metrics.accepted_units.labels(message.operator).inc(message.units)
+    return json_response(render.accepted(message))
+
+
+def _check_backpressure(ctx: ApiContext) -> None:
+    limit = ctx.deps.settings.max_queue_depth
+    if not limit or ctx.deps.queue_depth is None:
+        return
+    if ctx.deps.queue_depth() > limit:
+        ctx.metrics.busy.inc()
+        retry = str(ctx.deps.settings.busy_retry_after)
+        raise detail_error(503, BUSY, {"Retry-After": retry})
+
+
+async def get_message(request: web.Request) -> web.Response:
+    """GET /api/v1/messages/{id}: status, units, parts and timeline of the caller's message."""
+    ctx = context(request)
+    principal = await authenticate(request, ctx)
+    try:
+        message = await ctx.deps.messaging.get_message(
+            principal.account_id, request.match_info["id"]
+        )
+    except MessageNotFound:
+        raise detail_error(404, NOT_FOUND) from None
+    return json_response(render.message_detail(message))
+
+
+async def get_balance(request: web.Request) -> web.Response:
+    """GET /api/v1/balance: the caller's float per sender ID and per operator."""
+    ctx = context(request)
+    principal = await authenticate(request, ctx)
+    result = await ctx.deps.messaging.balances(principal.account_id)
+    return json_response(render.balances(result))

@@ -1,0 +1,93 @@
+"""Idempotency-Key (seed 001): a retried request gets the first answer, not a second send.
+
+Keys are scoped per account and kept 24 hours through the store's idempotency methods, so a
+replay survives a restart. Same key and same body → the stored status and bytes; same key and
+another body → 409. Only successful answers are stored: a refused send stored and charged
+nothing, so running it again is harmless and lets a client retry after fixing the cause.
+Requests with the same key that arrive together are serialised in this process, so the second
+waits for the first and replays it instead of sending again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from aiohttp import web
+
+from gatewayd.service.model import IdempotentResponse
+from gatewayd.service.ports import IdempotencyStore
+from http_api.errors import JSON, detail_error
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+CONFLICT = "Idempotency-Key was already used with a different request."
+BAD_KEY = f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters."
+
+
+def key_of(request: web.Request) -> str | None:
+    """The request's Idempotency-Key, None when absent; 400 when malformed."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not 0 < len(key) <= MAX_KEY_LENGTH or not all(" " <= ch <= "~" for ch in key):
+        raise detail_error(400, BAD_KEY)
+    return key
+
+
+class Idempotency:
+    """Looks up, stores and serialises idempotent requests."""
+
+    def __init__(self, store: IdempotencyStore, ttl: timedelta) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    async def run(
+        self,
+        account_id: str,
+        key: str,
+        digest: str,
+        now: datetime,
+        handler: Callable[[], Awaitable[web.Response]],
+    ) -> web.Response:
+        """The stored answer for (account, key), or `handler()`'s, stored when it succeeded."""
+        scope = (account_id, key)
+        lock, users = self._locks.get(scope, (asyncio.Lock(), 0))
+        self._locks[scope] = (lock, users + 1)
+        try:
+            async with lock:
+                stored = await self._store.get_idempotent(account_id, key)
+                if stored is not None:
+                    if stored.created_at + self._ttl > now:
+                        return _replay(stored, digest)
+                    # The key expired: clear expired keys so this answer can be kept anew.
+                    await self._store.purge_idempotent(now - self._ttl)
+                response = await handler()
+                if 200 <= response.status < 300 and isinstance(response.body, bytes):
+                    await self._store.put_idempotent(
+                        IdempotentResponse(
+                            account_id, key, digest, response.status, response.body, now
+                        )
+                    )
+                return response
+        finally:
+            lock, users = self._locks[scope]
+            if users == 1:
+                del self._locks[scope]
+            else:
+                self._locks[scope] = (lock, users - 1)
+
+
+def _replay(stored: IdempotentResponse, digest: str) -> web.Response:
+    if stored.request_hash != digest:
+        raise detail_error(409, CONFLICT)
+    return web.Response(
+        body=stored.body,
+        status=stored.status_code,
+        content_type=JSON,
+        headers={REPLAYED_HEADER: "true"},
+    )

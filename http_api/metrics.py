@@ -1,0 +1,88 @@
+"""The HTTP API's own Prometheus metrics, registered on the registry the daemon hands in.
+
+Other parts (binds, dispatcher, callbacks) register theirs on the same registry; /metrics
+serves all of it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class ApiMetrics:
+    """Requests by route and status, latency by route, accepts and refusals."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "gatewayd_http_requests",
+            "HTTP requests answered, by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "gatewayd_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["route"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.accepted = Counter(
+            "gatewayd_api_messages_accepted",
+            "Messages accepted through the API, by operator.",
+            ["operator"],
+            registry=registry,
+        )
+        self.accepted_units = Counter(
+            "gatewayd_api_units_debited",
+            "SMS units debited for messages accepted through the API, by operator.",
+            ["operator"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "gatewayd_api_sends_rejected",
+            "Sends refused by a business rule (nothing stored or charged), by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.throttled = Counter(
+            "gatewayd_api_rate_limited",
+            "Requests answered 429 by the per-client rate limit.",
+            registry=registry,
+        )
+        self.busy = Counter(
+            "gatewayd_api_backpressure",
+            "Sends answered 503 because the queue was deeper than the configured limit.",
+            registry=registry,
+        )
+        self.replays = Counter(
+            "gatewayd_api_idempotent_replays",
+            "Requests answered from a stored Idempotency-Key response.",
+            registry=registry,
+        )
+
+    def middleware(self) -> Middleware:
+        """Counts every answer (errors included) under its route template."""
+
+        @web.middleware
+        async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+            started = time.perf_counter()
+            response = await handler(request)
+            route = _route_of(request)
+            self.requests.labels(route, request.method, str(response.status)).inc()
+            self.latency.labels(route).observe(time.perf_counter() - started)
+            return response
+
+        return count
+
+
+def _route_of(request: web.Request) -> str:
+    """The route template (`/api/v1/messages/{id}`), never the raw path: bounded labels."""
+    info = request.match_info
+    if info.http_exception is not None:
+        return "unmatched"
+    resource = info.route.resource
+    return resource.canonical if resource is not None else "unmatched"

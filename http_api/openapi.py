@@ -1,0 +1,270 @@
+"""The OpenAPI 3.1 document of every endpoint this app serves (GET /api/openapi.json).
+
+Written as data next to the handlers it describes; a test checks that every route of the app
+appears here and every path here is a route, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from gatewayd import __version__
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_STATUS = {"type": "string", "enum": ["INITIATED", "SENT", "DELIVERED", "FAILED"]}
+_OPERATOR = {"type": "string", "enum": ["safaricom", "airtel", "telkom"]}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        out["required"] = required
+    return out
+
+
+_DETAIL = _ref("Detail")
+_ERRORS = _ref("FieldErrors")
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": _INT}}
+_UNAUTHORIZED = _json(_DETAIL, "Missing, expired or invalid Bearer token")
+_THROTTLED = {**_json(_DETAIL, "Rate limit exceeded"), "headers": _RETRY_AFTER}
+
+_SCHEMAS: dict[str, Any] = {
+    "Detail": _obj({"detail": _STR}, ["detail"]),
+    "FieldErrors": {
+        "type": "object",
+        "description": "Each field at fault with its reasons, e.g. "
+        '{"sender_name": ["Sender ID not found"]}',
+        "additionalProperties": {"type": "array", "items": _STR},
+    },
+    "TokenRequest": _obj(
+        {"grant_type": {"const": "client_credentials"}, "client_id": _STR, "client_secret": _STR},
+        ["grant_type", "client_id", "client_secret"],
+    ),
+    "Token": _obj(
+        {"token_type": {"const": "Bearer"}, "access_token": _STR, "expires_in": _INT},
+        ["token_type", "access_token", "expires_in"],
+    ),
+    "SendRequest": _obj(
+        {
+            "sender_name": {**_STR, "description": "Approved Sender ID on your account"},
+            "contact": {
+                **_STR,
+                "description": "Recipient: 254XXXXXXXXX, +254…, 0XXXXXXXXX or 7XXXXXXXX",
+            },
+            "message": {**_STR, "maxLength": 10000},
+            "callback_url": {**_STR, "format": "uri", "description": "http(s) delivery webhook"},
+        },
+        ["sender_name", "contact", "message"],
+    ),
+    "Accepted": _obj(
+        {
+            "message_id": _STR,
+            "contact": _STR,
+            "status": _STATUS,
+            "description": _STR,
+            "provider": {"type": "string", "enum": ["Safaricom", "Airtel", "Telkom"]},
+        },
+        ["message_id", "contact", "status", "description", "provider"],
+    ),
+    "Message": {
+        "allOf": [
+            _ref("Accepted"),
+            _obj(
+                {
+                    "sender_name": _STR,
+                    "units": _INT,
+                    "parts": _INT,
+                    "encoding": {"type": "string", "enum": ["gsm7", "ucs2"]},
+                    "priority": _INT,
+                    "client_ref": {"type": ["string", "null"]},
+                    "in_doubt": _INT,
+                    "created_at": {**_STR, "format": "date-time"},
+                    "updated_at": {**_STR, "format": "date-time"},
+                    "timeline": {
+                        "type": "array",
+                        "items": _obj(
+                            {
+                                "status": _STATUS,
+                                "description": _STR,
+                                "timestamp": {**_STR, "format": "date-time"},
+                            }
+                        ),
+                    },
+                }
+            ),
+        ]
+    },
+    "Balance": _obj(
+        {
+            "total": _INT,
+            "senders": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "sender_id": _STR,
+                        "sender_name": _STR,
+                        "operator": _OPERATOR,
+                        "provider": _STR,
+                        "units": _INT,
+                    }
+                ),
+            },
+            "operators": {"type": "object", "additionalProperties": _INT},
+        }
+    ),
+    "Ready": _obj(
+        {
+            "status": {"type": "string", "enum": ["ready", "not ready"]},
+            "store": {"type": "string", "enum": ["ok", "unreachable"]},
+            "accepting": {"type": "boolean"},
+            "binds": {
+                "type": "array",
+                "items": _obj({"name": _STR, "operator": _STR, "state": _STR}),
+            },
+            "detail": _STR,
+        }
+    ),
+}
+
+_PATHS: dict[str, Any] = {
+    "/api/generate-token": {
+        "post": {
+            "summary": "Exchange client credentials for a Bearer token (OAuth 2)",
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": _ref("TokenRequest")},
+                    "application/x-www-form-urlencoded": {"schema": _ref("TokenRequest")},
+                },
+            },
+            "responses": {
+                "200": _json(_ref("Token"), "A token; expires_in is in seconds"),
+                "400": _json(_ERRORS, 'Bad fields, or {"credentials": ["Invalid credentials"]}'),
+                "429": _THROTTLED,
+            },
+        }
+    },
+    "/api/send-sms": {
+        "post": {
+            "summary": "Send one SMS",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {**_STR, "maxLength": 255},
+                    "description": "Same key and body within 24 h returns the first answer",
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("SendRequest")}},
+            },
+            "responses": {
+                "200": _json(_ref("Accepted"), "Accepted and queued; the float was debited"),
+                "400": _json(
+                    _ERRORS,
+                    "Bad fields, or refused: Sender ID not found, No matching sender, "
+                    "Insufficient balance, Invalid number, Opted out (nothing charged)",
+                ),
+                "401": _UNAUTHORIZED,
+                "409": _json(_DETAIL, "Idempotency-Key reused with a different body"),
+                "413": _json(_DETAIL, "Body too large"),
+                "415": _json(_DETAIL, "Unsupported media type"),
+                "429": _THROTTLED,
+                "503": {**_json(_DETAIL, "Queue full, retry later"), "headers": _RETRY_AFTER},
+            },
+        }
+    },
+    "/api/v1/messages/{id}": {
+        "get": {
+            "summary": "A message's status, units, parts and status timeline",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": _STR}],
+            "responses": {
+                "200": _json(_ref("Message"), "The message"),
+                "401": _UNAUTHORIZED,
+                "404": _json(_DETAIL, "No such message on this account"),
+                "429": _THROTTLED,
+            },
+        }
+    },
+    "/api/v1/balance": {
+        "get": {
+            "summary": "Float in SMS units per sender ID and per operator",
+            "responses": {
+                "200": _json(_ref("Balance"), "Balances"),
+                "401": _UNAUTHORIZED,
+                "429": _THROTTLED,
+            },
+        }
+    },
+    "/health": {
+        "get": {
+            "summary": "The process answers",
+            "security": [],
+            "responses": {"200": _json(_obj({"status": {"const": "ok"}}), "Alive")},
+        }
+    },
+    "/ready": {
+        "get": {
+            "summary": "Ready for traffic: store reachable, intake open; binds listed",
+            "security": [],
+            "responses": {
+                "200": _json(_ref("Ready"), "Ready"),
+                "503": _json(_ref("Ready"), "Not ready"),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": _STR}},
+                }
+            },
+        }
+    },
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")},
+        }
+    },
+}
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (built once; treat it as read-only)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gatewayd API",
+            "version": __version__,
+            "description": "Kimisms-compatible SMS API (generate-token, send-sms) and the "
+            "versioned /api/v1 reads.",
+        },
+        "paths": _PATHS,
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+        "security": [{"bearer": []}],
+    }

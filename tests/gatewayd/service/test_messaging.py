@@ -1,0 +1,182 @@
+"""MessagingService: every refusal names seed 000's reason and leaves store and float as they
+were; an accepted message is routed, billed and stored with its debit."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatewayd.service import errors
+from gatewayd.service.callback_policy import CallbackPolicy
+from gatewayd.service.model import MessageStatus, SenderStatus
+from routing import Operator, PrefixTable
+from tests.http_api.world import (
+    AIRTEL_NUMBER,
+    SAFARICOM_NUMBER,
+    T0,
+    TELKOM_NUMBER,
+    UNALLOCATED_NUMBER,
+    UNROUTED_NUMBER,
+    World,
+    build_world,
+)
+
+
+@pytest.fixture
+async def world() -> World:
+    return await build_world()
+
+
+async def send(world: World, **overrides: object) -> object:
+    args: dict[str, object] = {
+        "account_id": "acc-a",
+        "actor": "api:client-a",
+        "sender_name": "KIMISMS",
+        "contact": "0712 345 678",
+        "message": "Your OTP is 482910",
+        "callback_url": None,
+        "limit": 10_000,
+        "now": T0,
+    }
+    args.update(overrides)
+    return await world.messaging.send(**args)  # type: ignore[arg-type]
+
+
+async def test_accept_routes_bills_and_debits(world: World) -> None:
+    message = await send(world, message="x" * 161, client_ref="ref-1", priority=7)
+    assert message.contact == SAFARICOM_NUMBER
+    assert message.operator == "safaricom"
+    assert message.sender_id == "s-a-saf"
+    assert (message.units, message.parts, message.encoding) == (2, 2, "gsm7")
+    assert message.status is MessageStatus.INITIATED
+    assert message.description == "Message queued for delivery"
+    assert (message.priority, message.client_ref) == (7, "ref-1")
+    assert await world.store.balance("s-a-saf") == 98
+    entries = await world.store.entries("s-a-saf")
+    assert entries[-1].units == -2 and entries[-1].actor == "api:client-a"
+
+
+async def test_ucs2_text_is_billed_per_70(world: World) -> None:
+    message = await send(world, message="Habari 😀 " * 10)
+    assert message.encoding == "ucs2"
+    assert message.units == 2  # 110 UTF-16 units
+    assert message.parts == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "field", "reason"),
+    [
+        ({"sender_name": "NOPE"}, errors.SenderNotFound, "sender_name", "Sender ID not found"),
+        ({"sender_name": "BETA"}, errors.SenderNotFound, "sender_name", "Sender ID not found"),
+        ({"contact": TELKOM_NUMBER}, errors.NoMatchingSender, "sender_name", "No matching sender"),
+        (
+            {"contact": UNROUTED_NUMBER},
+            errors.NoMatchingSender,
+            "sender_name",
+            "No matching sender",
+        ),
+        (
+            {"contact": AIRTEL_NUMBER},
+            errors.InsufficientBalance,
+            "sender_name",
+            "Insufficient balance",
+        ),
+        ({"contact": "12345"}, errors.InvalidNumber, "contact", "Invalid number"),
+        ({"contact": UNALLOCATED_NUMBER}, errors.InvalidNumber, "contact", "Invalid number"),
+        ({"message": "x" * 10_001}, errors.MessageTooLong, "message", None),
+        (
+            {"callback_url": "ftp://example.com/cb"},
+            errors.CallbackUrlRejected,
+            "callback_url",
+            "Callback URL must use http or https",
+        ),
+    ],
+)
+async def test_refusals_store_and_charge_nothing(
+    world: World, overrides: dict[str, object], error: type, field: str, reason: str | None
+) -> None:
+    with pytest.raises(error) as caught:
+        await send(world, **overrides)
+    assert caught.value.field == field
+    if reason is not None:
+        assert caught.value.reason == reason
+    assert await world.store.queue_depth() == 0
+    assert await world.store.balances("acc-a") == {"s-a-saf": 100, "s-a-air": 0, "s-a-promo": 10}
+
+
+async def test_message_too_long_names_the_limit(world: World) -> None:
+    with pytest.raises(errors.MessageTooLong) as caught:
+        await send(world, message="x" * 961, limit=960)
+    assert caught.value.messages == ["Ensure this field has no more than 960 characters."]
+
+
+async def test_insufficient_balance_says_how_much(world: World) -> None:
+    with pytest.raises(errors.InsufficientBalance) as caught:
+        await send(world, contact=AIRTEL_NUMBER)
+    assert caught.value.messages == ["Insufficient balance", "needs 1 SMS units, 0 available"]
+
+
+async def test_suspended_sender_is_refused(world: World) -> None:
+    await world.store.set_sender_status("s-a-saf", SenderStatus.SUSPENDED)
+    await world.store.set_sender_status("s-a-air", SenderStatus.SUSPENDED)
+    with pytest.raises(errors.SenderSuspended):
+        await send(world)
+
+
+async def test_prefix_reload_applies_to_the_next_send(world: World) -> None:
+    world.prefixes.replace(PrefixTable({"2547": Operator.AIRTEL}))
+    with pytest.raises(errors.InsufficientBalance):  # now routed to the Airtel sender
+        await send(world)
+
+
+class StopList:
+    def __init__(self, *pairs: tuple[str, str]) -> None:
+        self.pairs = set(pairs)
+
+    async def is_opted_out(self, sender_id: str, contact: str) -> bool:
+        return (sender_id, contact) in self.pairs
+
+
+async def test_opted_out_number_fails_promotional_only(world: World) -> None:
+    world.messaging.opt_outs = StopList(
+        ("s-a-promo", SAFARICOM_NUMBER), ("s-a-saf", SAFARICOM_NUMBER)
+    )
+    with pytest.raises(errors.OptedOut) as caught:
+        await send(world, sender_name="PROMO")
+    assert (caught.value.field, caught.value.reason) == ("contact", "Opted out")
+    assert await world.store.balance("s-a-promo") == 10
+    transactional = await send(world)  # OTPs still go out
+    assert transactional.sender_id == "s-a-saf"
+
+
+async def test_loopback_callback_only_when_allowed(world: World) -> None:
+    with pytest.raises(errors.CallbackUrlRejected):
+        await send(world, callback_url="http://127.0.0.1:9000/cb")
+    world.messaging.callback_policy = CallbackPolicy.from_flags(allow_loopback=True)
+    message = await send(world, callback_url="http://127.0.0.1:9000/cb")
+    assert message.callback_url == "http://127.0.0.1:9000/cb"
+
+
+async def test_bad_priority_is_a_programming_error(world: World) -> None:
+    with pytest.raises(ValueError, match="priority"):
+        await send(world, priority=11)
+
+
+async def test_get_message_is_scoped_to_its_account(world: World) -> None:
+    message = await send(world)
+    found = await world.messaging.get_message("acc-a", message.id)
+    assert found.id == message.id and found.timeline[0].status is MessageStatus.INITIATED
+    with pytest.raises(errors.MessageNotFound):
+        await world.messaging.get_message("acc-b", message.id)
+    with pytest.raises(errors.MessageNotFound):
+        await world.messaging.get_message("acc-a", "no-such-id")
+
+
+async def test_balances_per_sender_and_operator(world: World) -> None:
+    balances = await world.messaging.balances("acc-a")
+    assert [(s.name, s.operator, s.units) for s in balances.senders] == [
+        ("KIMISMS", Operator.AIRTEL, 0),
+        ("KIMISMS", Operator.SAFARICOM, 100),
+        ("PROMO", Operator.SAFARICOM, 10),
+    ]
+    assert balances.operators == {Operator.SAFARICOM: 110, Operator.AIRTEL: 0, Operator.TELKOM: 0}
+    assert balances.total == 110
