@@ -13,6 +13,7 @@ as data because billing must not import smpp.core; a test checks them against `g
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 # GSM 03.38 default alphabet, in code order 0x00–0x7F, without ESC (0x1B).
@@ -90,12 +91,16 @@ def units_for(text: str, *, limit: int) -> int:
 
 def gsm_length(text: str) -> int | None:
     """Characters `text` takes in GSM 03.38 (extension ones count 2), None if it needs UCS-2."""
-    length = 0
-    for char in text:
-        if char in GSM_BASIC:
-            length += 1
-        elif char in GSM_EXTENSION:
-            length += 2
-        else:
-            return None
-    return length
+    if _NOT_GSM.search(text):
+        return None
+    return len(text) + len(_EXTENSION.findall(text))
+
+
+def _char_class(chars: frozenset[str], *, negate: bool = False) -> re.Pattern[str]:
+    body = "".join(re.escape(char) for char in sorted(chars))
+    return re.compile(f"[{'^' if negate else ''}{body}]")
+
+
+# Compiled from the tables above: a regex scan is several times faster than a Python loop.
+_NOT_GSM = _char_class(GSM_BASIC | GSM_EXTENSION, negate=True)
+_EXTENSION = _char_class(GSM_EXTENSION)

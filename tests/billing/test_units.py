@@ -101,3 +101,9 @@ def test_units_are_the_ceiling_of_length_over_the_unit_size(text: str) -> None:
     size = measure(text, limit=UnitLimit.API)
     per_unit = 160 if size.encoding is Encoding.GSM7 else 70
     assert (size.units - 1) * per_unit < size.length <= size.units * per_unit
+
+
+@given(st.text(max_size=200))
+def test_text_is_gsm_exactly_when_every_character_is_in_the_tables(text: str) -> None:
+    is_gsm = all(char in GSM_BASIC or char in GSM_EXTENSION for char in text)
+    assert (gsm_length(text) is not None) == is_gsm
