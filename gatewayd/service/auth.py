@@ -129,7 +129,7 @@ class AuthService:
     token_ttl: int = DEFAULT_TOKEN_TTL
     issuer: str = "gatewayd"
     hash_params: ScryptParams = field(default_factory=ScryptParams)  # of the decoy hash
-    _active: dict[str, tuple[bool, datetime]] = field(default_factory=dict, repr=False)
+    _active: dict[tuple[str, str], tuple[bool, datetime]] = field(default_factory=dict, repr=False)
     _dummy_hash: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
@@ -165,7 +165,7 @@ class AuthService:
             algorithm=ALGORITHM,
             headers={"kid": self.keys.signing_kid},
         )
-        self._active[client.client_id] = (True, now)
+        self._active[(client.client_id, client.account_id)] = (True, now)
         return token, self.token_ttl
 
     def verify(self, token: str, now: datetime) -> Principal:
@@ -185,7 +185,8 @@ class AuthService:
         The store is asked at most once per client every CLIENT_CHECK_SECONDS.
         """
         principal = self.verify(token, now)
-        cached = self._active.get(principal.client_id)
+        scope = (principal.client_id, principal.account_id)
+        cached = self._active.get(scope)
         if cached is None or (now - cached[1]).total_seconds() >= CLIENT_CHECK_SECONDS:
             try:
                 client = await self.store.get_api_client(principal.client_id)
@@ -193,7 +194,7 @@ class AuthService:
             except NotFound:
                 active = False
             cached = (active, now)
-            self._active[principal.client_id] = cached
+            self._active[scope] = cached
         if not cached[0]:
             raise InvalidToken()
         return principal

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
@@ -13,42 +11,12 @@ from tests.http_api.world import (
     CLIENT_A,
     SAFARICOM_NUMBER,
     SECRET_A,
+    SEND,
     TELKOM_NUMBER,
     World,
     bearer,
-    build_world,
-    serve,
-    token_for,
+    post,
 )
-
-SEND = {
-    "sender_name": "KIMISMS",
-    "contact": "254712345678",
-    "message": "Hello! Your OTP is 123456.",
-    "callback_url": "https://yourapp.com/callback",
-}
-
-
-@pytest.fixture
-async def world() -> World:
-    return await build_world()
-
-
-@pytest.fixture
-async def client(world: World) -> AsyncIterator[TestClient]:
-    async with serve(world) as client:
-        yield client
-
-
-@pytest.fixture
-async def token(client: TestClient) -> str:
-    return await token_for(client, CLIENT_A, SECRET_A)
-
-
-async def post(client: TestClient, path: str, body: object, **headers: str) -> tuple[int, bytes]:
-    response = await client.post(path, json=body, headers=headers)
-    return response.status, await response.read()
-
 
 # -- generate-token ----------------------------------------------------------------------
 

@@ -155,3 +155,17 @@ async def token_for(client: TestClient, client_id: str, secret: str) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+SEND = {
+    "sender_name": "KIMISMS",
+    "contact": "254712345678",
+    "message": "Hello! Your OTP is 123456.",
+    "callback_url": "https://yourapp.com/callback",
+}
+
+
+async def post(client: TestClient, path: str, body: object, **headers: str) -> tuple[int, bytes]:
+    """POST `body` as JSON; (status, raw body bytes)."""
+    response = await client.post(path, json=body, headers=headers)
+    return response.status, await response.read()
