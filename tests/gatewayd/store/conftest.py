@@ -11,11 +11,12 @@ import pytest
 
 from gatewayd.service.model import CampaignType, LedgerKind, NewMessage, SenderType
 from gatewayd.service.ports import Store
+from gatewayd.store import open_store
 from tests.fakes.memory_store import MemoryStore
 from tests.gatewayd.store.pg import fresh_schema
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-BACKENDS = ["memory"]
+BACKENDS = ["memory", "sqlite", "postgres"]
 
 StoreFactory = Callable[..., Awaitable[Store]]
 
@@ -62,8 +63,6 @@ async def _open_sql(
     cleanup: list[Callable[[], Awaitable[None]]],
     options: dict[str, Any],
 ) -> Store:
-    from gatewayd.store import open_store  # noqa: PLC0415 (until the adapters land)
-
     if backend == "sqlite":
         return await open_store(f"sqlite:///{tmp_path}/store{n}.db", **options)
     dsn = request.getfixturevalue("postgres_dsn")

@@ -1,0 +1,248 @@
+"""Versioned schema migrations, one list for both backends, applied by `apply_migrations`.
+
+Each migration has a number, a name and its statements per dialect. Applied versions are
+recorded in `schema_migrations`; applying is idempotent and runs in one transaction (SQLite
+`BEGIN IMMEDIATE`, PostgreSQL with an advisory lock) so two processes migrating at once do
+not race. Later issues append migrations; a shipped migration is never edited.
+
+Times: SQLite INTEGER microseconds since the epoch, PostgreSQL timestamptz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from gatewayd.store.tx import Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+def _both(template: str) -> tuple[str, str]:
+    """One DDL text for both dialects: {ts} time, {id} auto id, {blob} bytes, {bool} flag."""
+    sqlite = template.format(
+        ts="INTEGER", id="INTEGER PRIMARY KEY", blob="BLOB", bool="BOOLEAN", big="INTEGER"
+    )
+    postgres = template.format(
+        ts="timestamptz",
+        id="bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        blob="bytea",
+        bool="boolean",
+        big="bigint",
+    )
+    return sqlite, postgres
+
+
+_INITIAL = [
+    """CREATE TABLE accounts (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        created_at {ts} NOT NULL)""",
+    """CREATE TABLE api_clients (
+        client_id text PRIMARY KEY,
+        account_id text NOT NULL REFERENCES accounts(id),
+        secret_hash text NOT NULL,
+        active {bool} NOT NULL,
+        created_at {ts} NOT NULL)""",
+    "CREATE INDEX api_clients_account ON api_clients (account_id)",
+    """CREATE TABLE senders (
+        id text PRIMARY KEY,
+        account_id text NOT NULL REFERENCES accounts(id),
+        name text NOT NULL,
+        operator text NOT NULL,
+        type text NOT NULL CHECK (type IN ('alphanumeric', 'shortcode')),
+        campaign text NOT NULL CHECK (campaign IN ('promotional', 'transactional')),
+        status text NOT NULL,
+        created_at {ts} NOT NULL,
+        UNIQUE (account_id, name, operator))""",
+    """CREATE TABLE floats (
+        sender_id text PRIMARY KEY REFERENCES senders(id),
+        balance {big} NOT NULL CHECK (balance >= 0))""",
+    """CREATE TABLE ledger_entries (
+        id {id},
+        account_id text NOT NULL,
+        sender_id text NOT NULL REFERENCES senders(id),
+        kind text NOT NULL,
+        units {big} NOT NULL,
+        balance_after {big} NOT NULL CHECK (balance_after >= 0),
+        actor text NOT NULL,
+        reason text NOT NULL,
+        reference text NOT NULL,
+        created_at {ts} NOT NULL)""",
+    "CREATE INDEX ledger_entries_sender ON ledger_entries (sender_id, id)",
+    """CREATE TABLE packages (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        operator text NOT NULL,
+        rate_cents {big} NOT NULL CHECK (rate_cents >= 0),
+        min_units {big} NOT NULL,
+        active {bool} NOT NULL)""",
+    """CREATE TABLE topups (
+        id text PRIMARY KEY,
+        account_id text NOT NULL REFERENCES accounts(id),
+        sender_id text NOT NULL REFERENCES senders(id),
+        package_id text NOT NULL REFERENCES packages(id),
+        units {big} NOT NULL CHECK (units > 0),
+        amount_cents {big} NOT NULL,
+        method text NOT NULL,
+        status text NOT NULL,
+        created_at {ts} NOT NULL,
+        phone text,
+        checkout_request_id text UNIQUE,
+        merchant_request_id text,
+        mpesa_receipt text,
+        result_code integer,
+        result_desc text,
+        settled_at {ts},
+        settled_by text)""",
+    "CREATE INDEX topups_status ON topups (status, created_at)",
+    "CREATE INDEX topups_account ON topups (account_id, created_at)",
+    """CREATE TABLE messages (
+        id text PRIMARY KEY,
+        account_id text NOT NULL REFERENCES accounts(id),
+        sender_id text NOT NULL REFERENCES senders(id),
+        sender_name text NOT NULL,
+        contact text NOT NULL,
+        operator text NOT NULL,
+        text text NOT NULL,
+        units {big} NOT NULL,
+        parts integer NOT NULL,
+        encoding text NOT NULL,
+        priority integer NOT NULL,
+        status text NOT NULL,
+        description text NOT NULL,
+        dispatch text NOT NULL,
+        callback_url text,
+        callback_on_sent {bool} NOT NULL,
+        client_ref text,
+        created_at {ts} NOT NULL,
+        updated_at {ts} NOT NULL,
+        scheduled_at {ts},
+        attempts integer NOT NULL,
+        in_doubt integer NOT NULL,
+        smsc text,
+        refunded_units {big} NOT NULL)""",
+    "CREATE INDEX messages_queue ON messages (operator, dispatch, priority DESC, created_at)",
+    "CREATE INDEX messages_account ON messages (account_id, created_at DESC, id DESC)",
+    "CREATE INDEX messages_in_flight ON messages (dispatch) WHERE dispatch = 'submitting'",
+    """CREATE TABLE message_parts (
+        message_id text NOT NULL REFERENCES messages(id),
+        idx integer NOT NULL,
+        total integer NOT NULL,
+        status text NOT NULL,
+        smsc text,
+        smsc_message_id text,
+        error text,
+        PRIMARY KEY (message_id, idx))""",
+    """CREATE TABLE receipt_map (
+        smsc text NOT NULL,
+        smsc_message_id text NOT NULL,
+        message_id text NOT NULL,
+        part integer NOT NULL,
+        expires_at {ts} NOT NULL,
+        PRIMARY KEY (smsc, smsc_message_id))""",
+    "CREATE INDEX receipt_map_expiry ON receipt_map (expires_at)",
+    """CREATE TABLE parked_receipts (
+        smsc text NOT NULL,
+        smsc_message_id text NOT NULL,
+        status text NOT NULL,
+        description text NOT NULL,
+        received_at {ts} NOT NULL,
+        expires_at {ts} NOT NULL,
+        PRIMARY KEY (smsc, smsc_message_id))""",
+    "CREATE INDEX parked_receipts_expiry ON parked_receipts (expires_at)",
+    """CREATE TABLE status_events (
+        id {id},
+        message_id text NOT NULL,
+        status text NOT NULL,
+        description text NOT NULL,
+        at {ts} NOT NULL,
+        part integer)""",
+    "CREATE INDEX status_events_message ON status_events (message_id, id)",
+    """CREATE TABLE idempotency_keys (
+        account_id text NOT NULL,
+        key text NOT NULL,
+        request_hash text NOT NULL,
+        status_code integer NOT NULL,
+        body {blob} NOT NULL,
+        created_at {ts} NOT NULL,
+        PRIMARY KEY (account_id, key))""",
+    "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+    """CREATE TABLE callback_outbox (
+        id {id},
+        message_id text NOT NULL,
+        account_id text NOT NULL,
+        url text NOT NULL,
+        contact text NOT NULL,
+        operator text NOT NULL,
+        status text NOT NULL,
+        description text NOT NULL,
+        event_at {ts} NOT NULL,
+        state text NOT NULL,
+        attempts integer NOT NULL,
+        next_attempt_at {ts} NOT NULL,
+        created_at {ts} NOT NULL,
+        last_error text,
+        finished_at {ts})""",
+    "CREATE INDEX callback_outbox_due ON callback_outbox (next_attempt_at, id)"
+    " WHERE state = 'pending'",
+    "CREATE INDEX callback_outbox_message ON callback_outbox (message_id, id)",
+    """CREATE TABLE inbound_messages (
+        id text PRIMARY KEY,
+        smsc text NOT NULL,
+        operator text NOT NULL,
+        source text NOT NULL,
+        destination text NOT NULL,
+        text text NOT NULL,
+        received_at {ts} NOT NULL,
+        account_id text,
+        sender_id text,
+        smsc_message_id text,
+        UNIQUE (smsc, smsc_message_id))""",
+    "CREATE INDEX inbound_messages_account ON inbound_messages (account_id, received_at)",
+]
+
+
+def _migration(version: int, name: str, statements: list[str]) -> Migration:
+    pairs = [_both(s) for s in statements]
+    return Migration(version, name, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_migration(1, "initial schema", _INITIAL),)
+
+_BOOKKEEPING = {
+    "sqlite": "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    "postgres": "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    "version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)",
+}
+_LOCK_KEY = 0x6761_7465  # "gate": serialises concurrent migrators on PostgreSQL
+
+
+async def apply_migrations(tx: Tx, now: datetime) -> int:
+    """Apply the migrations not yet recorded, in order, inside the caller's transaction."""
+    if tx.dialect == "postgres":
+        await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+    await tx.execute(_BOOKKEEPING[tx.dialect])
+    done = {r["version"] for r in await tx.fetch("SELECT version FROM schema_migrations")}
+    applied = 0
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        statements = migration.sqlite if tx.dialect == "sqlite" else migration.postgres
+        for statement in statements:
+            await tx.execute(statement)
+        await tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            migration.version,
+            migration.name,
+            tx.time(now),
+        )
+        applied += 1
+    return applied

@@ -1,0 +1,158 @@
+"""One writer task per store, with group commit.
+
+Callers hand the writer a unit of work and await its result. The writer takes everything
+queued (up to `max_batch`) and runs it in one transaction, so under load one commit covers
+many units: that is what makes durable accepts cheap (DESIGN.md, libraries.md §5).
+
+- A unit failing with a domain error (`StoreError`, `ValueError`) fails alone: the backend
+  runs each generic unit inside a savepoint, and batched accepts are checked in order before
+  anything is written.
+- A batch failing for any other reason (a constraint, a lost connection, a bug) is rolled back
+  and its units are retried one per transaction, so one bad unit cannot fail its neighbours.
+- `close()` stops intake, lets the queue drain, then returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from gatewayd.service.model import NewMessage
+from gatewayd.store.tx import Tx
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Unit(Generic[T]):
+    """A generic unit of work: an operation on the writer's transaction."""
+
+    run: Callable[[Tx], Coroutine[Any, Any, T]]
+    future: asyncio.Future[T] = field(default_factory=lambda: _loop().create_future())
+
+
+@dataclass(slots=True)
+class AcceptUnit:
+    """An accept: batched with the other accepts of its transaction (see ops.accept_many)."""
+
+    message: NewMessage
+    future: asyncio.Future[Any] = field(default_factory=lambda: _loop().create_future())
+
+
+Work = Unit[Any] | AcceptUnit
+
+
+class BatchRunner(Protocol):
+    """A backend's way to run a list of units in one transaction.
+
+    Returns, per unit in order, ("ok", value) or ("error", domain exception). Raises when the
+    transaction as a whole failed (nothing of it was committed).
+    """
+
+    async def run_batch(self, work: Sequence[Work]) -> list[tuple[str, Any]]: ...
+
+
+class ClosedError(RuntimeError):
+    """The store was closed; no more writes are taken."""
+
+
+class GroupWriter:
+    """Feeds queued units to a `BatchRunner`, many per transaction."""
+
+    def __init__(
+        self,
+        runner: BatchRunner,
+        *,
+        max_batch: int = 512,
+        translate: Callable[[Exception], Exception] = lambda exc: exc,
+    ) -> None:
+        self._runner = runner
+        self._translate = translate
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[Work | None] = asyncio.Queue()
+        self._closed = False
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="store-writer")
+        self.batches = 0  # counters for the benchmark and metrics
+        self.units = 0
+
+    async def submit(self, run: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
+        """Run `run(tx)` in the next transaction; its result once committed."""
+        unit: Unit[T] = Unit(run)
+        self._put(unit)
+        return await unit.future
+
+    async def accept(self, message: NewMessage) -> Any:
+        unit = AcceptUnit(message)
+        self._put(unit)
+        return await unit.future
+
+    def _put(self, unit: Work) -> None:
+        if self._closed:
+            raise ClosedError("store is closed")
+        self._queue.put_nowait(unit)
+
+    async def close(self) -> None:
+        """Take no more work, finish what is queued, stop."""
+        if self._closed:
+            await self._task
+            return
+        self._closed = True
+        self._queue.put_nowait(None)
+        await self._task
+
+    async def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch: list[Work] = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            await self._run(batch)
+
+    async def _run(self, batch: list[Work]) -> None:
+        live = [w for w in batch if not w.future.cancelled()]
+        if not live:
+            return
+        self.batches += 1
+        self.units += len(live)
+        try:
+            outcomes = await self._runner.run_batch(live)
+        except Exception:
+            if len(live) == 1:
+                await self._run_alone(live[0])
+                return
+            for unit in live:  # one bad unit must not fail the others
+                await self._run_alone(unit)
+            return
+        _settle(live, outcomes)
+
+    async def _run_alone(self, unit: Work) -> None:
+        try:
+            outcomes = await self._runner.run_batch([unit])
+        except Exception as exc:
+            if not unit.future.done():
+                unit.future.set_exception(self._translate(exc))
+            return
+        _settle([unit], outcomes)
+
+
+def _settle(units: Sequence[Work], outcomes: Sequence[tuple[str, Any]]) -> None:
+    for unit, (kind, value) in zip(units, outcomes, strict=True):
+        if unit.future.done():
+            continue
+        if kind == "ok":
+            unit.future.set_result(value)
+        else:
+            unit.future.set_exception(value)
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
