@@ -6,10 +6,12 @@ COMPLETED credits the float and appends the ledger entry in the same store trans
 FAILED. The decisions come from billing.topups; this module fetches, decides and writes.
 
 M-Pesa: the top-up is stored before the push is sent (so a fast callback finds a row to match
-once the CheckoutRequestID is stored); a push Daraja refuses fails the top-up at once. A PENDING
-M-Pesa top-up with no result after `expiry` is asked about once through the status query and,
-if still unresolved, FAILED. A payment reported after that is logged for review by the caller
-(`CallbackResult.review`); it is never credited automatically.
+once the CheckoutRequestID is stored); a push Daraja refuses fails the top-up at once. The
+callback endpoint cannot tell Daraja from anyone else, so by default a callback that reports a
+payment is credited only after Daraja's status query (our credentials, outbound) confirms it.
+A PENDING M-Pesa top-up with no result after `expiry` is asked about once through the status
+query and, if still unresolved, FAILED. A payment reported after that is flagged for review
+(`CallbackResult.review`, for the caller to log); it is never credited automatically.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class CallbackOutcome(enum.StrEnum):
     DUPLICATE = "duplicate"  # the top-up was already settled: nothing changed
     UNKNOWN_REQUEST = "unknown_request"  # no top-up has that CheckoutRequestID: nothing credited
     MALFORMED = "malformed"  # the body is not an STK callback
+    UNCONFIRMED = "unconfirmed"  # "paid", but the status query could not confirm it yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +102,16 @@ class TopUps:
         daraja: Daraja | None = None,
         *,
         expiry: timedelta = DEFAULT_EXPIRY,
+        confirm_payments: bool = True,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
+        """`confirm_payments`: check a "paid" callback with Daraja's status query first."""
         if expiry <= timedelta(0):
             raise ValueError(f"expiry: must be positive, got {expiry}")
         self._store = store
         self._daraja = daraja
         self._expiry = expiry
+        self._confirm = confirm_payments and daraja is not None
         self._new_id = new_id
 
     # -- requests ---------------------------------------------------------------------------
@@ -195,8 +201,32 @@ class TopUps:
                     f"from {result.payment.phone} matches no top-up"
                 )
             return CallbackResult(CallbackOutcome.UNKNOWN_REQUEST, None, detail, review)
+        if result.succeeded and self._confirm and topup.status is TopUpStatus.PENDING:
+            return await self._confirmed_callback(topup, result, now)
         settled = await self._settle_on_result(topup, result, now)
         return CallbackResult(_outcome(settled), settled.topup, result.result_desc, settled.review)
+
+    async def _confirmed_callback(
+        self, topup: TopUp, claimed: daraja_messages.StkResult, now: datetime
+    ) -> CallbackResult:
+        """Credit a callback's payment only when Daraja's status query reports it too.
+
+        The callback endpoint cannot authenticate its caller; the query goes out to Daraja
+        with our credentials, so a forged "paid" callback credits nothing.
+        """
+        confirmed = await self._ask(topup, now)
+        if confirmed is None:
+            detail = "payment not confirmed by the status query yet; left PENDING"
+            return CallbackResult(CallbackOutcome.UNCONFIRMED, topup, detail)
+        if not confirmed.succeeded:
+            settled = await self._settle_on_result(topup, confirmed, now)
+            review = (
+                f"callback claimed payment {_receipt(claimed)} but Daraja reports "
+                f"{confirmed.result_code} {confirmed.result_desc}"
+            )
+            return CallbackResult(_outcome(settled), settled.topup, confirmed.result_desc, review)
+        settled = await self._settle_on_result(topup, claimed, now)
+        return CallbackResult(_outcome(settled), settled.topup, claimed.result_desc, settled.review)
 
     async def query(self, topup_id: str, now: datetime) -> Settled:
         """Ask Daraja about a PENDING M-Pesa top-up and settle it if Daraja knows the outcome."""
@@ -334,6 +364,10 @@ def _why(exc: DarajaError) -> str:
     if isinstance(exc, DarajaRejected):
         return f"{exc.code} {exc.description}".strip()
     return str(exc) or type(exc).__name__
+
+
+def _receipt(result: daraja_messages.StkResult) -> str:
+    return result.payment.receipt if result.payment else result.checkout_request_id
 
 
 def _outcome(settled: Settled) -> CallbackOutcome:

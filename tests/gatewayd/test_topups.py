@@ -1,5 +1,5 @@
 """Top-up use-cases end to end: the real Daraja adapter against a fake Daraja on loopback,
-callbacks POSTed back over HTTP, and a store (the in-memory fake; SQLite once it lands)."""
+callbacks POSTed back over HTTP, and each store (in-memory fake, SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -31,6 +32,7 @@ from gatewayd.service.topups import (
 )
 from tests.fakes import daraja as fake
 from tests.fakes.memory_store import MemoryStore
+from tests.gatewayd.store.pg import fresh_schema
 
 T0 = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
 EXPIRY = timedelta(seconds=120)
@@ -42,16 +44,21 @@ class Clock:
         self.now = T0
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Any]:
+    drop = None
     if request.param == "memory":
         opened: Any = MemoryStore()
     else:
         import gatewayd.store  # noqa: PLC0415
 
         if not hasattr(gatewayd.store, "open_store"):
-            pytest.skip("the SQLite store (gatewayd.store.open_store) has not landed yet")
-        opened = await gatewayd.store.open_store(f"sqlite:///{tmp_path}/topups.db")
+            pytest.skip("the SQL stores (gatewayd.store.open_store) have not landed yet")
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path}/topups.db"
+        else:
+            url, drop = await fresh_schema(request.getfixturevalue("postgres_dsn"))
+        opened = await gatewayd.store.open_store(url)
     await opened.migrate()
     await opened.create_account("acc1", "Acme", T0)
     await opened.create_account("acc2", "Other", T0)
@@ -69,6 +76,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[
     await opened.create_package(Package("pkg-old", "Retired", "safaricom", 90, 1, False))
     yield opened
     await opened.close()
+    if drop is not None:
+        await drop()
 
 
 @pytest.fixture
@@ -261,6 +270,40 @@ async def test_a_callback_for_an_unknown_request_credits_nothing(
     assert "ws_CO_unknown" in result.detail
     assert "matches no top-up" in result.review
     await assert_float(store, "snd-saf", 0)
+
+
+async def post_callback(url: str, body: dict[str, Any]) -> None:
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as response:
+        assert response.status == 200
+
+
+async def test_a_forged_payment_callback_credits_nothing(
+    topups: TopUps, store: Any, daraja_server: fake.FakeDaraja, callbacks: Any
+) -> None:
+    topup = await request(topups)
+    push = daraja_server.push(topup.checkout_request_id)
+    forged = fake.callback_body(push, 0)  # Daraja itself still reports "being processed"
+    await post_callback(callbacks[0], forged)
+    assert callbacks[1][0].outcome is CallbackOutcome.UNCONFIRMED
+    assert (await store.get_topup(topup.id)).status is TopUpStatus.PENDING
+    daraja_server.settle(topup.checkout_request_id, 1032)  # the customer in fact cancelled
+    await post_callback(callbacks[0], forged)
+    refused = callbacks[1][1]
+    assert refused.outcome is CallbackOutcome.FAILED
+    assert "callback claimed payment NLJ7RT61SV but Daraja reports 1032" in refused.review
+    await assert_float(store, "snd-saf", 0)
+
+
+async def test_without_confirmation_a_callback_credits_directly(
+    topups: TopUps, store: Any, daraja_server: fake.FakeDaraja
+) -> None:
+    topup = await request(topups)
+    push = daraja_server.push(topup.checkout_request_id)
+    trusting = TopUps(store, confirm_payments=False)
+    result = await trusting.handle_callback(fake.callback_body(push, 0), T0)
+    assert result.outcome is CallbackOutcome.CREDITED
+    assert daraja_server.queries == []
+    await assert_float(store, "snd-saf", 1234)
 
 
 async def test_a_malformed_callback_is_refused(topups: TopUps) -> None:
