@@ -1,0 +1,190 @@
+"""The `gatewayd` command: exit codes, admin output for people and as JSON, lazy daemon entries."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gatewayd.main
+from config.settings import Settings
+from gatewayd import cli
+from gatewayd.service.auth import verify_secret
+from tests.fakes.memory_store import MemoryStore
+
+
+class Run:
+    """One invocation's exit status and output."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "gatewayd.toml"
+    path.write_text(f'state_dir = "{tmp_path}"\n[log]\nformat = "console"\n')
+    monkeypatch.setenv("GATEWAYD_CONFIG", str(path))
+    monkeypatch.setattr(
+        cli, "_credential_tools", lambda: (lambda s: f"hashed:{s}", lambda: ("cid1", "csecret1"))
+    )
+    return path
+
+
+@pytest.fixture
+def store() -> Iterator[MemoryStore]:
+    yield MemoryStore()
+
+
+def gw(store: MemoryStore | None, *argv: str) -> Run:
+    out, err = io.StringIO(), io.StringIO()
+    used = store if store is not None else MemoryStore()
+    code = cli.main(list(argv), store_factory=lambda _s: used, stdout=out, stderr=err)
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def test_help_and_usage_errors(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert gw(None, "--help").code == 0
+    assert "run" in capsys.readouterr().out
+    assert gw(None).code == 2
+    assert gw(None, "admin", "sender", "create", "acme", "X", "--operator", "orange").code == 2
+    assert "invalid choice: 'orange'" in capsys.readouterr().err
+    assert gw(None, "admin", "float", "credit", "X", "-5").code == 2
+    assert gw(None, "admin", "float", "credit", "X", "ten").code == 2
+
+
+def test_bad_configuration_exits_78_naming_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[http]\nrate_limit_per_minute = -1\n")
+    run = gw(None, "-c", str(bad), "admin", "account", "list")
+    assert run.code == 78
+    assert "http.rate_limit_per_minute: must be >= 0" in run.err
+    missing = gw(None, "-c", str(tmp_path / "none.toml"), "migrate")
+    assert missing.code == 78 and "none.toml: configuration file not found" in missing.err
+
+
+def test_admin_flow_for_people(config: Path, store: MemoryStore) -> None:
+    assert gw(store, "admin", "account", "create", "acme").code == 0
+    created = gw(store, "admin", "client", "create", "acme")
+    assert created.code == 0
+    assert "client_id:     cid1" in created.out and "client_secret: csecret1" in created.out
+    sender = gw(store, "admin", "sender", "create", "acme", "ACME", "--operator", "safaricom")
+    assert sender.code == 0
+    credit = gw(store, "admin", "float", "credit", "ACME", "250", "--reason", "welcome",
+                "--as", "ops")  # fmt: skip
+    assert credit.code == 0 and "float now 250" in credit.out
+    show = gw(store, "admin", "float", "show", "ACME")
+    assert "ACME (safaricom" in show.out and "250 units" in show.out
+    assert "admin:ops" in show.out and "welcome" in show.out
+    listing = gw(store, "admin", "sender", "list", "acme")
+    assert "ACME" in listing.out and "250" in listing.out
+
+
+def test_admin_json_output(config: Path, store: MemoryStore) -> None:
+    account = gw(store, "admin", "account", "create", "acme", "--json").json()
+    assert account["name"] == "acme"
+    client = gw(store, "admin", "client", "create", account["id"], "--json").json()
+    assert client["client_id"] == "cid1" and client["client_secret"] == "csecret1"
+    assert "secret_hash" not in client
+    listed = gw(store, "admin", "client", "list", "acme", "--json").json()
+    assert [c["client_id"] for c in listed] == ["cid1"] and "secret_hash" not in listed[0]
+    sender = gw(store, "admin", "sender", "create", "acme", "22334", "--operator", "airtel",
+                "--type", "shortcode", "--campaign", "promotional", "--json").json()  # fmt: skip
+    assert (sender["type"], sender["campaign"]) == ("shortcode", "promotional")
+    gw(store, "admin", "float", "credit", sender["id"], "10")
+    statement = gw(store, "admin", "float", "show", "22334", "--json").json()
+    assert statement["balance"] == 10 and statement["entries"][0]["kind"] == "adjustment"
+    senders = gw(store, "admin", "sender", "list", "--json").json()
+    assert senders[0]["balance"] == 10
+
+
+def test_topups_through_the_command_line(config: Path, store: MemoryStore) -> None:
+    gw(store, "admin", "account", "create", "acme")
+    gw(store, "admin", "sender", "create", "acme", "ACME", "--operator", "telkom")
+    package = gw(store, "admin", "package", "create", "Telkom", "--operator", "telkom",
+                 "--rate-cents", "30", "--json").json()  # fmt: skip
+    assert package["rate_cents"] == 30
+    topup = gw(store, "admin", "topup", "create", "ACME", "Telkom", "100", "--json").json()
+    pending = gw(store, "admin", "topup", "list", "--status", "pending", "--json").json()
+    assert [t["id"] for t in pending] == [topup["id"]]
+    approved = gw(store, "admin", "topup", "approve", topup["id"])
+    assert approved.code == 0 and "COMPLETED" in approved.out
+    again = gw(store, "admin", "topup", "approve", topup["id"])
+    assert again.code == 1 and "is COMPLETED already" in again.err and again.out == ""
+    assert "100 units" in gw(store, "admin", "float", "show", "ACME").out
+
+
+def test_client_secret_verifies_against_the_stored_hash(
+    config: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.undo()  # the real credential tools, as the HTTP API checks them
+    monkeypatch.setenv("GATEWAYD_CONFIG", str(config))
+    gw(store, "admin", "account", "create", "acme")
+    client = gw(store, "admin", "client", "create", "acme", "--json").json()
+    stored = asyncio.run(store.get_api_client(client["client_id"]))
+    assert verify_secret(client["client_secret"], stored.secret_hash)
+    assert client["client_secret"] not in stored.secret_hash
+
+
+def test_domain_errors_exit_1_on_stderr(config: Path, store: MemoryStore) -> None:
+    run = gw(store, "admin", "client", "create", "nobody")
+    assert run.code == 1 and "no account with id or name 'nobody'" in run.err and run.out == ""
+    gw(store, "admin", "account", "create", "acme")
+    gw(store, "admin", "sender", "create", "acme", "ACME", "--operator", "airtel")
+    debit = gw(store, "admin", "float", "debit", "ACME", "5", "--reason", "fix")
+    assert debit.code == 1 and "is 0 units; cannot take 5" in debit.err
+
+
+def test_migrate_reports_the_count(config: Path) -> None:
+    class Migrating(MemoryStore):
+        async def migrate(self) -> int:
+            return 3
+
+    out = io.StringIO()
+    code = cli.main(["migrate"], store_factory=lambda _s: Migrating(), stdout=out)
+    assert code == 0 and "3 migration(s) applied to sqlite:///" in out.getvalue()
+
+
+def test_url_passwords_are_not_printed() -> None:
+    assert cli._safe_url("postgresql://gw:pw@db/gw") == "postgresql://gw:***@db/gw"
+    assert cli._safe_url("sqlite:////var/lib/x.db") == "sqlite:////var/lib/x.db"
+
+
+def test_run_sim_and_demo_call_the_composition_root(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    async def run(settings: Settings) -> int:
+        seen["run"] = settings
+        return 0
+
+    def sim(settings: Settings) -> None:
+        seen["sim"] = settings.sim
+
+    async def demo(settings: Settings, *, state_dir: Path | None, port: int | None) -> int:
+        seen["demo"] = (state_dir, port)
+        return 3
+
+    monkeypatch.setattr(gatewayd.main, "run", run, raising=False)
+    monkeypatch.setattr(gatewayd.main, "sim", sim, raising=False)
+    monkeypatch.setattr(gatewayd.main, "demo", demo, raising=False)
+    assert gw(None, "run").code == 0 and isinstance(seen["run"], Settings)
+    assert gw(None, "sim", "--listen", "127.0.0.1:0", "--personality", "throttle").code == 0
+    assert seen["sim"].listen == "127.0.0.1:0" and seen["sim"].personality == "throttle"
+    assert gw(None, "demo", "--port", "8099").code == 3
+    assert seen["demo"] == (None, 8099)
+
+
+def test_missing_entry_point_is_reported(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(gatewayd.main, "run", raising=False)
+    run = gw(None, "run")
+    assert run.code == 1 and "`gatewayd run` is not available" in run.err
