@@ -13,6 +13,7 @@ from gatewayd.service.auth import Principal
 from gatewayd.service.errors import InvalidToken
 from http_api.context import ApiContext
 from http_api.errors import NOT_PROVIDED, ApiError, detail_error
+from http_api.ratelimit import RateLimiter
 
 _CHALLENGE = 'Bearer realm="api"'
 
@@ -40,9 +41,9 @@ async def authenticate(request: web.Request, ctx: ApiContext) -> Principal:
     return principal
 
 
-def throttle(ctx: ApiContext, key: str) -> None:
+def throttle(ctx: ApiContext, key: str, limiter: RateLimiter | None = None) -> None:
     """429 with Retry-After when `key` has used up its requests for now."""
-    wait = ctx.limiter.acquire(key)
+    wait = (limiter or ctx.limiter).acquire(key)
     if wait:
         ctx.metrics.throttled.inc()
         unit = "second" if wait == 1 else "seconds"

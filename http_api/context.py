@@ -12,11 +12,16 @@ from http_api.idempotency import Idempotency
 from http_api.metrics import ApiMetrics
 from http_api.ratelimit import RateLimiter
 
+TOKEN_ENDPOINT_FACTOR = 5
+"""The token endpoint as a whole may take this many times one client's rate: every attempt
+costs a deliberately slow hash, and unknown client ids would otherwise each get a fresh bucket."""
+
 
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     deps: ApiDeps
     limiter: RateLimiter
+    token_limiter: RateLimiter
     idempotency: Idempotency
     metrics: ApiMetrics
 
@@ -26,6 +31,9 @@ class ApiContext:
         return cls(
             deps=deps,
             limiter=RateLimiter(settings.rate_limit_per_minute, deps.monotonic),
+            token_limiter=RateLimiter(
+                settings.rate_limit_per_minute * TOKEN_ENDPOINT_FACTOR, deps.monotonic
+            ),
             idempotency=Idempotency(
                 deps.idempotency, timedelta(seconds=settings.idempotency_ttl_seconds)
             ),

@@ -29,6 +29,7 @@ async def generate_token(request: web.Request) -> web.Response:
     payload = await read_payload(request, ctx.deps.settings.max_body_bytes)
     form = parse_token_request(payload.data)
     throttle(ctx, f"token:{form.client_id}")
+    throttle(ctx, "token-endpoint", ctx.token_limiter)
     try:
         token, expires_in = await ctx.deps.auth.issue_token(
             form.client_id, form.client_secret, ctx.deps.clock()

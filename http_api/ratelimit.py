@@ -59,3 +59,6 @@ class RateLimiter:
         ]
         for key in full:
             del self._buckets[key]
+        if len(self._buckets) >= MAX_TRACKED:  # a flood of fresh keys: forget the oldest half
+            for key in list(self._buckets)[: MAX_TRACKED // 2]:
+                del self._buckets[key]

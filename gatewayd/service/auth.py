@@ -13,7 +13,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -28,6 +28,7 @@ MIN_KEY_BYTES = 32
 DEFAULT_TOKEN_TTL = 2_592_000  # 30 days, seed 001
 ALGORITHM = "HS256"
 CLIENT_CHECK_SECONDS = 30  # how long "this client is active" is trusted between store reads
+MAX_VERIFIED_TOKENS = 10_000  # verified tokens remembered, so a hot token skips the HMAC
 
 _SCRYPT_N = 2**14
 _SCRYPT_R = 8
@@ -120,15 +121,31 @@ class Principal:
         return f"api:{self.client_id}"
 
 
+Offload = Callable[[Callable[[], bool]], Awaitable[bool]]
+"""Runs a blocking callable away from the caller's loop (the daemon passes asyncio.to_thread)."""
+
+
+async def run_inline(work: Callable[[], bool]) -> bool:
+    """The default Offload: run right here (tests, tools); the daemon offloads the KDF."""
+    return work()
+
+
 @dataclass(slots=True)
 class AuthService:
-    """Issues tokens for client credentials and turns tokens back into principals."""
+    """Issues tokens for client credentials and turns tokens back into principals.
+
+    The secret hash costs tens of milliseconds of CPU by design; `offload` keeps it off the
+    event loop. Verified tokens are remembered (by their exact text) until they expire, so the
+    hot path of every request is a dict lookup, not an HMAC.
+    """
 
     store: AccountStore
     keys: SigningKeys
     token_ttl: int = DEFAULT_TOKEN_TTL
     issuer: str = "gatewayd"
     hash_params: ScryptParams = field(default_factory=ScryptParams)  # of the decoy hash
+    offload: Offload = run_inline
+    _verified: dict[str, tuple[Principal, int]] = field(default_factory=dict, repr=False)
     _active: dict[tuple[str, str], tuple[bool, datetime]] = field(default_factory=dict, repr=False)
     _dummy_hash: str = field(default="", repr=False)
 
@@ -146,10 +163,11 @@ class AuthService:
         """
         try:
             client = await self.store.get_api_client(client_id)
+            stored_hash = client.secret_hash
         except NotFound:
-            verify_secret(client_secret, self._dummy_hash)
-            raise InvalidCredentials() from None
-        if not verify_secret(client_secret, client.secret_hash) or not client.active:
+            client, stored_hash = None, self._dummy_hash
+        matches = await self.offload(lambda: verify_secret(client_secret, stored_hash))
+        if client is None or not matches or not client.active:
             raise InvalidCredentials()
         claims = {
             "iss": self.issuer,
@@ -170,14 +188,26 @@ class AuthService:
 
     def verify(self, token: str, now: datetime) -> Principal:
         """The principal of a well-signed, unexpired token; InvalidToken/TokenExpired otherwise."""
+        known = self._verified.get(token)
+        if known is None:
+            known = self._verify_signature(token)
+            if len(self._verified) >= MAX_VERIFIED_TOKENS:
+                self._verified.clear()
+            self._verified[token] = known
+        principal, exp = known
+        if exp <= now.timestamp():
+            raise TokenExpired()
+        return principal
+
+    def _verify_signature(self, token: str) -> tuple[Principal, int]:
         claims = self._decode(token)
         exp = claims.get("exp")
-        if not isinstance(exp, int) or exp <= now.timestamp():
-            raise TokenExpired()
         sub, acc = claims.get("sub"), claims.get("acc")
+        if not isinstance(exp, int) or isinstance(exp, bool):
+            raise InvalidToken()
         if not isinstance(sub, str) or not isinstance(acc, str) or not sub or not acc:
             raise InvalidToken()
-        return Principal(account_id=acc, client_id=sub)
+        return Principal(account_id=acc, client_id=sub), exp
 
     async def authenticate(self, token: str, now: datetime) -> Principal:
         """`verify`, then make sure the client still exists and is active (revocation).

@@ -73,7 +73,7 @@ class InsufficientBalance(SendRejected):
         super().__init__(
             "sender_name",
             INSUFFICIENT_BALANCE,
-            f"needs {needed} SMS units, {available} available",
+            f"needs {_units(needed)}, {available} available",
         )
         self.needed = needed
         self.available = available
@@ -142,3 +142,7 @@ class InvalidToken(AuthError):
 class TokenExpired(InvalidToken):
     def __init__(self) -> None:
         super().__init__("Token has expired.")
+
+
+def _units(count: int) -> str:
+    return f"{count} SMS unit" + ("" if count == 1 else "s")

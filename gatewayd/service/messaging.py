@@ -179,6 +179,8 @@ class MessagingService:
             return await self.store.accept(new)
         except InsufficientBalance as exc:
             raise errors.InsufficientBalance(exc.needed, exc.available) from None
+        except NotFound:  # the sender ID was removed between the lookup and the accept
+            raise errors.SenderNotFound(new.sender_name) from None
 
 
 def _sender_for(senders: Sequence[SenderId], name: str, operator: Operator | None) -> SenderId:

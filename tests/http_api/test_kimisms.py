@@ -104,7 +104,7 @@ async def test_send_sms_normalises_contact_and_names_the_provider(
     body = {**SEND, "contact": "+254 733 123 456", "callback_url": None}
     status, raw = await post(client, "/api/send-sms", body, **bearer(token))
     assert status == 400  # Airtel sender has no float: refused, but routed to Airtel
-    assert raw == b'{"sender_name":["Insufficient balance","needs 1 SMS units, 0 available"]}'
+    assert raw == b'{"sender_name":["Insufficient balance","needs 1 SMS unit, 0 available"]}'
     status, raw = await post(
         client, "/api/send-sms", {**SEND, "contact": 712345678}, **bearer(token)
     )
@@ -124,7 +124,7 @@ async def test_send_sms_normalises_contact_and_names_the_provider(
         ),
         (
             {"contact": AIRTEL_NUMBER},
-            b'{"sender_name":["Insufficient balance","needs 1 SMS units, 0 available"]}',
+            b'{"sender_name":["Insufficient balance","needs 1 SMS unit, 0 available"]}',
         ),
         (
             {"contact": "12345"},

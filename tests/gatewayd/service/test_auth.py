@@ -161,3 +161,25 @@ async def test_authenticate_notices_a_disabled_client(world: World) -> None:
     assert await world.auth.authenticate(token, T0 + timedelta(seconds=5))  # cached a while
     with pytest.raises(InvalidToken):
         await world.auth.authenticate(token, T0 + timedelta(seconds=31))
+
+
+async def test_secret_check_runs_through_offload(world: World) -> None:
+    calls: list[str] = []
+
+    async def offload(work):  # type: ignore[no-untyped-def]
+        calls.append("offloaded")
+        return work()
+
+    auth = AuthService(world.store, world.auth.keys, hash_params=FAST_HASH, offload=offload)
+    await auth.issue_token(CLIENT_A, SECRET_A, T0)
+    with pytest.raises(InvalidCredentials):
+        await auth.issue_token("nobody", SECRET_A, T0)  # the decoy hash is offloaded too
+    assert calls == ["offloaded", "offloaded"]
+
+
+async def test_verified_tokens_are_remembered_but_still_expire(world: World) -> None:
+    token, ttl = await world.auth.issue_token(CLIENT_A, SECRET_A, T0)
+    first = world.auth.verify(token, T0)
+    assert world.auth.verify(token, T0) is first  # from memory, no second HMAC
+    with pytest.raises(TokenExpired):
+        world.auth.verify(token, T0 + timedelta(seconds=ttl))

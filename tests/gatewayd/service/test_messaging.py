@@ -112,7 +112,7 @@ async def test_message_too_long_names_the_limit(world: World) -> None:
 async def test_insufficient_balance_says_how_much(world: World) -> None:
     with pytest.raises(errors.InsufficientBalance) as caught:
         await send(world, contact=AIRTEL_NUMBER)
-    assert caught.value.messages == ["Insufficient balance", "needs 1 SMS units, 0 available"]
+    assert caught.value.messages == ["Insufficient balance", "needs 1 SMS unit, 0 available"]
 
 
 async def test_suspended_sender_is_refused(world: World) -> None:
