@@ -27,12 +27,13 @@ from billing import mpesa as daraja_messages
 from billing import packages, topups
 from gatewayd.service.model import Package, SenderId, TopUp, TopUpMethod, TopUpStatus
 from gatewayd.service.ports import AccountStore, NotFound, TopUpStore
-from gatewayd.service.ports_mpesa import Daraja, DarajaError, DarajaRejected
+from gatewayd.service.ports_mpesa import Daraja, DarajaError, DarajaRejected, DarajaUnavailable
 from routing import InvalidNumber, normalise
 
 MPESA_ACTOR = "mpesa"
 SYSTEM_ACTOR = "system"
 DEFAULT_EXPIRY = timedelta(seconds=120)
+DEFAULT_GIVE_UP = timedelta(hours=24)  # Daraja unreachable this long: fail without an answer
 TOPUP_DESCRIPTION = "SMS top-up"  # TransactionDesc: at most 13 characters
 
 
@@ -103,15 +104,18 @@ class TopUps:
         *,
         expiry: timedelta = DEFAULT_EXPIRY,
         confirm_payments: bool = True,
+        give_up_after: timedelta = DEFAULT_GIVE_UP,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        """`confirm_payments`: check a "paid" callback with Daraja's status query first."""
+        """`confirm_payments`: check a "paid" callback with Daraja's status query first.
+        `give_up_after`: how long expiry keeps asking an unreachable Daraja before failing."""
         if expiry <= timedelta(0):
             raise ValueError(f"expiry: must be positive, got {expiry}")
         self._store = store
         self._daraja = daraja
         self._expiry = expiry
         self._confirm = confirm_payments and daraja is not None
+        self._give_up = max(give_up_after, expiry)
         self._new_id = new_id
 
     # -- requests ---------------------------------------------------------------------------
@@ -243,6 +247,8 @@ class TopUps:
 
         Each is first asked about through the status query; Daraja's answer wins when it has
         one (a payment the callback never brought is credited), otherwise the top-up fails.
+        While Daraja cannot be reached the top-up stays PENDING and is asked again at the next
+        sweep, up to `give_up_after` after its creation: an outage must not fail paid top-ups.
         """
         settled: list[Settled] = []
         for topup in await self._store.pending_topups_before(now - self._expiry):
@@ -253,7 +259,12 @@ class TopUps:
     # -- helpers ------------------------------------------------------------------------------
 
     async def _expire_one(self, topup: TopUp, now: datetime) -> Settled:
-        result = await self._ask(topup, now)
+        try:
+            result = await self._ask(topup, now, strict=True)
+        except DarajaUnavailable:
+            if now - topup.created_at < self._give_up:
+                return Settled(topup, changed=False)  # ask again at the next sweep
+            result = None
         if result is not None:
             outcome = await self._settle_on_result(topup, result, now)
             if outcome.topup.status is not TopUpStatus.PENDING:
@@ -266,11 +277,19 @@ class TopUps:
         )
         return await self._apply(topup, decision, SYSTEM_ACTOR, now)
 
-    async def _ask(self, topup: TopUp, now: datetime) -> daraja_messages.StkResult | None:
+    async def _ask(
+        self, topup: TopUp, now: datetime, *, strict: bool = False
+    ) -> daraja_messages.StkResult | None:
+        """Daraja's result for the top-up; None while unknown. `strict`: Daraja being
+        unreachable raises DarajaUnavailable instead of reading as unknown."""
         if self._daraja is None or topup.checkout_request_id is None:
             return None
         try:
             return await self._daraja.stk_query(topup.checkout_request_id, now=now)
+        except DarajaUnavailable:
+            if strict:
+                raise
+            return None
         except DarajaError:
             return None
 

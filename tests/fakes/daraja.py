@@ -52,6 +52,7 @@ class FakeDaraja:
         }
     )  # fmt: skip
     delay_s: float = 0.0  # every answer waits this long (to provoke client timeouts)
+    query_status: int = 200  # anything else: the status query answers with that server error
     token_requests: int = 0
     pushes: list[Push] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
@@ -150,6 +151,8 @@ class FakeDaraja:
             return refused
         body = await request.json()
         self.queries.append(body)
+        if self.query_status != 200:
+            return _error(self.query_status, f"{self.query_status}.003.02", "Service unavailable")
         if not _password_ok(body):
             return _error(400, "400.002.02", "Bad Request - Invalid Password")
         found = [p for p in self.pushes if p.checkout_request_id == body["CheckoutRequestID"]]

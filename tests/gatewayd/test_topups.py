@@ -241,6 +241,27 @@ async def test_expiry_asks_daraja_first_and_credits_a_payment_whose_callback_was
     await assert_float(store, "snd-saf", 1234)
 
 
+async def test_expiry_waits_out_a_daraja_outage_then_gives_up(
+    store: Any, daraja_server: fake.FakeDaraja, topups: TopUps
+) -> None:
+    topup = await request(topups)
+    daraja_server.query_status = 503
+    patient = TopUps(store, topups._daraja, expiry=EXPIRY, give_up_after=timedelta(hours=1))
+    assert [s.changed for s in await patient.expire(T0 + EXPIRY * 2)] == [False]
+    assert (await store.get_topup(topup.id)).status is TopUpStatus.PENDING
+    daraja_server.query_status = 200
+    daraja_server.settle(topup.checkout_request_id, 0)  # Daraja is back: it was paid
+    [paid] = await patient.expire(T0 + EXPIRY * 3)
+    assert paid.topup.status is TopUpStatus.COMPLETED
+    await assert_float(store, "snd-saf", 1234)
+
+    other = await request(topups)
+    daraja_server.query_status = 503
+    assert not (await patient.expire(T0 + timedelta(minutes=59)))[0].changed
+    [failed] = await patient.expire(T0 + timedelta(hours=1))
+    assert failed.topup.id == other.id and failed.topup.status is TopUpStatus.FAILED
+
+
 async def test_status_query_settles_a_pending_top_up_when_daraja_knows(
     topups: TopUps, store: Any, daraja_server: fake.FakeDaraja
 ) -> None:
