@@ -29,9 +29,10 @@ from typing import Any, TextIO
 from config.loader import ConfigError, default_config_path, load_settings
 from config.settings import Settings
 from gatewayd import __version__, logs
+from gatewayd import store as store_backend
 from gatewayd.admin import Admin, AdminError, kes, table, to_jsonable
 from gatewayd.service.auth import hash_secret, new_client_credentials
-from gatewayd.service.model import CampaignType, SenderType, TopUpStatus
+from gatewayd.service.model import CampaignType, RefundPolicy, SenderType, TopUpStatus
 from gatewayd.service.ports import Store, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
@@ -84,13 +85,13 @@ def _settings(path: Path | None) -> Settings:
 
 
 async def open_store(settings: Settings) -> Store:
-    """The store named by [store] url (gatewayd.store.open_store)."""
-    store_module = importlib.import_module("gatewayd.store")
-    opener = getattr(store_module, "open_store", None)
-    if opener is None:
-        raise Failed("this build has no store backend (gatewayd.store.open_store)")
-    store = opener(settings.store_url)
-    return await store if inspect.isawaitable(store) else store  # type: ignore[no-any-return]
+    """The store named by [store] url, with the configured refund policy (not migrated)."""
+    try:
+        return await store_backend.open_store(
+            settings.store_url, refund_policy=RefundPolicy(settings.store.refund_policy)
+        )
+    except Exception as exc:  # a bad path, an unreachable server: say which store and why
+        raise Failed(f"cannot open the store {_safe_url(settings.store_url)}: {exc}") from None
 
 
 # -- the daemon commands ------------------------------------------------------------------------
@@ -240,9 +241,10 @@ async def sender_create(admin: Admin, args: argparse.Namespace) -> Output:
 
 async def sender_list(admin: Admin, args: argparse.Namespace) -> Output:
     floats = await admin.list_senders(args.account)
+    names = {a.id: a.name for a in await admin.list_accounts()}
     rows = [
-        (f.sender.id, f.sender.account_id, f.sender.name, f.sender.operator, f.sender.type,
-         f.sender.campaign, f.sender.status, f.balance)
+        (f.sender.id, names.get(f.sender.account_id, f.sender.account_id), f.sender.name,
+         f.sender.operator, f.sender.type, f.sender.campaign, f.sender.status, f.balance)
         for f in floats
     ]  # fmt: skip
     headers = ("ID", "ACCOUNT", "NAME", "OPERATOR", "TYPE", "CAMPAIGN", "STATUS", "FLOAT")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -188,3 +190,33 @@ def test_missing_entry_point_is_reported(config: Path, monkeypatch: pytest.Monke
     monkeypatch.delattr(gatewayd.main, "run", raising=False)
     run = gw(None, "run")
     assert run.code == 1 and "`gatewayd run` is not available" in run.err
+
+
+def test_admin_end_to_end_on_a_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GATEWAYD_CONFIG", raising=False)
+    path = tmp_path / "gatewayd.toml"
+    path.write_text(f'state_dir = "{tmp_path}"\n')
+
+    def real(*argv: str) -> Run:
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(["-c", str(path), *argv], stdout=out, stderr=err)
+        return Run(code, out.getvalue(), err.getvalue())
+
+    assert real("migrate").code == 0
+    assert (tmp_path / "gatewayd.db").is_file()
+    real("admin", "account", "create", "acme")
+    real("admin", "sender", "create", "acme", "ACME", "--operator", "airtel")
+    assert real("admin", "float", "credit", "ACME", "40").code == 0
+    statement = real("admin", "float", "show", "ACME", "--json").json()
+    assert statement["balance"] == 40
+    assert "acme" in real("admin", "sender", "list").out
+    missing = real("admin", "topup", "approve", "nope")
+    assert missing.code == 1 and "no top-up 'nope'" in missing.err
+
+
+def test_the_console_script_runs(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gatewayd.cli", "-c", str(tmp_path / "none.toml"), "migrate"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 78 and "configuration file not found" in done.stderr
