@@ -151,6 +151,8 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": _json(_ref("Token"), "A token; expires_in is in seconds"),
                 "400": _json(_ERRORS, 'Bad fields, or {"credentials": ["Invalid credentials"]}'),
+                "413": _json(_DETAIL, "Body too large"),
+                "415": _json(_DETAIL, "Unsupported media type"),
                 "429": _THROTTLED,
             },
         }

@@ -7,6 +7,7 @@ outage must not take the API out of a load balancer, because accepted messages w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from http_api.errors import json_response
 from http_api.openapi import document
 
 log = logging.getLogger(__name__)
+READY_TIMEOUT = 2.0  # seconds a readiness probe may take before it counts as not ready
 
 
 async def health(request: web.Request) -> web.Response:
@@ -27,7 +29,8 @@ async def health(request: web.Request) -> web.Response:
 async def ready(request: web.Request) -> web.Response:
     ctx = context(request)
     try:
-        report = await ctx.deps.readiness()
+        async with asyncio.timeout(READY_TIMEOUT):
+            report = await ctx.deps.readiness()
     except Exception as exc:
         log.warning("http.readiness_failed error=%r", exc)
         report = Readiness(store_ok=False, detail="readiness check failed")

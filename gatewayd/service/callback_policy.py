@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from gatewayd.service.errors import CallbackUrlRejected
 MAX_URL_LENGTH = 2048
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 _NUMERIC_HOST_CHARS = frozenset("0123456789abcdefxABCDEFX.")
+_BAD_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -112,7 +114,7 @@ def parse_callback_url(url: str) -> CallbackTarget:
         raise CallbackUrlRejected(
             f"Ensure this field has no more than {MAX_URL_LENGTH} characters."
         )
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
+    if _BAD_URL_CHARS.search(url):
         raise CallbackUrlRejected("Enter a valid URL.")
     try:
         parts = urlsplit(url)
@@ -134,6 +136,8 @@ def parse_callback_url(url: str) -> CallbackTarget:
 def _literal(host: str) -> IPAddress | None:
     """The IP a host names literally; shorthand numeric forms (`2130706433`, `0x7f.1`) that a
     resolver would read as addresses are refused rather than guessed at."""
+    if ":" not in host and not set(host) <= _NUMERIC_HOST_CHARS:
+        return None  # has a letter no address form uses: a name
     try:
         return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

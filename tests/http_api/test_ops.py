@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from http_api import BindState, Readiness, create_app
+from http_api import BindState, Readiness, create_app, ops
 from tests.http_api.world import SEND, World, bearer, post
 
 
@@ -102,3 +104,17 @@ async def test_openapi_describes_every_route(world: World, client: TestClient) -
         "description",
         "provider",
     ]
+
+
+async def test_ready_when_the_probe_hangs(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ops, "READY_TIMEOUT", 0.01)
+    never = asyncio.Event()
+
+    async def hanging() -> Readiness:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    app = create_app(dataclasses.replace(world.deps(), readiness=hanging))
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/ready")
+        assert response.status == 503
