@@ -47,6 +47,17 @@ class DarajaConfig:
     transaction_type: str = mpesa.PAYBILL
     party_b: str | None = None  # the till for CustomerBuyGoodsOnline; the shortcode otherwise
 
+    def __post_init__(self) -> None:
+        """Fail at start-up, naming the field, rather than at the first payment."""
+        self.credentials  # noqa: B018  (validates shortcode and passkey)
+        for name in ("consumer_key", "consumer_secret"):
+            if not getattr(self, name):
+                raise ValueError(f"{name}: must not be empty")
+        if not self.callback_url.startswith(("https://", "http://")):
+            raise ValueError(f"callback_url: must be an http(s) URL, got {self.callback_url!r}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s: must be positive, got {self.timeout_s}")
+
     @property
     def credentials(self) -> mpesa.DarajaCredentials:
         return mpesa.DarajaCredentials(self.shortcode, self.passkey)

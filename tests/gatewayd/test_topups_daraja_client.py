@@ -100,6 +100,23 @@ def test_secrets_stay_out_of_the_config_repr() -> None:
     assert fake.CONSUMER_KEY in text
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"shortcode": "17a"}, "shortcode"),
+        ({"passkey": ""}, "passkey"),
+        ({"consumer_key": ""}, "consumer_key"),
+        ({"callback_url": "gw.example/cb"}, "callback_url"),
+        ({"timeout_s": 0}, "timeout_s"),
+    ],
+)
+def test_a_bad_config_fails_at_construction_naming_the_field(
+    change: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        config("https://sandbox.safaricom.co.ke", **change)
+
+
 async def test_a_refused_push_maps_to_rejected_and_a_server_error_to_unavailable(
     server: fake.FakeDaraja,
 ) -> None:
