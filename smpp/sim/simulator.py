@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smpp.core.codec import encode
 from smpp.core.pdu import DeliverSm
@@ -24,6 +24,9 @@ from smpp.sim.config import SimulatorConfig
 from smpp.sim.delivery import DeliveryKind, Outgoing
 from smpp.sim.records import SmscRecord
 from smpp.sim.smsc import Smsc
+
+if TYPE_CHECKING:
+    from smpp.sim.control import ControlServer
 
 
 class Simulator:
@@ -46,7 +49,7 @@ class Simulator:
                 self._check_waiters,
                 config.max_pdu_size,
             )
-        self.control: Any = None  # the control server, when one listens
+        self.control: ControlServer | None = None  # when a control port listens
 
     async def start(self) -> None:
         """Open every listener (and the control port if configured)."""
