@@ -1,0 +1,92 @@
+"""What the workers need from one SMSC's bind pool, as a Protocol, and the values it trades.
+
+The workers never import `smpp.aio`: the composition root hands them an object per SMSC that
+satisfies `SubmitPool` (the real `BindPool` behind a thin adapter, or a fake in tests). The
+pool owns windows, pacing, throttle back-off and reconnects; it answers each submit with one
+`SubmitResult` whose outcome says what the message's state must become.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol
+
+
+class SubmitOutcome(enum.StrEnum):
+    """How one submit_sm ended, from the message's point of view.
+
+    ACCEPTED: submit_sm_resp ok, `message_id` is the SMSC's id.
+    REJECTED: a permanent error (invalid destination, invalid source …): the part fails.
+    NOT_SENT: never written (no bind, bind lost before the write, pool stopping, throttling
+    or temporary errors beyond the retry limit): safe to queue again, nothing reached the SMSC.
+    UNANSWERED: written, but no response came within the retries: the SMSC may have it.
+    """
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    NOT_SENT = "not_sent"
+    UNANSWERED = "unanswered"
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    outcome: SubmitOutcome
+    message_id: str = ""  # the SMSC's id as written in the resp (ACCEPTED)
+    command_status: int = 0
+    reason: str = ""  # words for the timeline when not ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRequest:
+    """The fields of one submit_sm; the adapter turns it into a PDU."""
+
+    source_addr: str
+    source_ton: int
+    source_npi: int
+    destination_addr: str
+    dest_ton: int
+    dest_npi: int
+    data_coding: int
+    short_message: bytes
+    esm_class: int = 0
+    registered_delivery: int = 1
+    tlvs: Mapping[int, bytes] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class SubmitPool(Protocol):
+    """One SMSC's binds as the dispatcher sees them."""
+
+    def capacity(self) -> int:
+        """submit_sm the bound binds may have in flight together (the sum of their windows;
+        0 when no bind is up). The dispatcher keeps its own count of what it has in flight."""
+        ...
+
+    async def wait_for_bind(self) -> None:
+        """Return once `capacity()` > 0 (at once when a bind is up)."""
+        ...
+
+    async def submit(self, request: SubmitRequest) -> SubmitResult:
+        """Send one submit_sm (waiting for window and pacing) and report how it ended.
+
+        Never raises for SMSC or network trouble: that is what the outcome is for."""
+        ...
+
+
+class DeliverPdu(Protocol):
+    """The fields of a deliver_sm the receipt handler reads (smpp.core.pdu.DeliverSm has them)."""
+
+    @property
+    def source_addr(self) -> str: ...
+    @property
+    def destination_addr(self) -> str: ...
+    @property
+    def esm_class(self) -> int: ...
+    @property
+    def data_coding(self) -> int: ...
+    @property
+    def short_message(self) -> bytes: ...
+    @property
+    def tlvs(self) -> Mapping[int, bytes]: ...

@@ -1,0 +1,196 @@
+"""deliver_sm → the store, before the pool acknowledges it.
+
+The pool awaits `ReceiptHandler.handle` for every deliver_sm and sends deliver_sm_resp only
+when it returns, so a receipt or MO message is stored (or parked) before the SMSC forgets it:
+a crash between the two makes the SMSC send it again, and the store's monotonic state machine
+makes the repeat harmless. An exception from `handle` (the store is down) must not be acked;
+the pool answers with a temporary error and the SMSC retries.
+
+Receipts: read from TLVs or text (`smpp.core.receipt`), the id normalised per the SMSC's
+format, then `record_receipt` (parked when the submit_sm_resp has not been recorded yet).
+Intermediate and unreadable receipts are acknowledged and counted, not applied.
+
+MO: single messages are stored at once; the parts of a long one are held in memory until the
+last arrives (a restart in between loses the earlier parts of that one message).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from gatewayd.logs import get_logger
+from gatewayd.metrics import DaemonMetrics
+from gatewayd.service.model import InboundMessage, Message, MessageStatus, ReceiptOutcome
+from gatewayd.service.ports import InboundStore, MessageStore
+from gatewayd.workers.binds import DeliverPdu
+from routing import InvalidNumber, normalise
+from smpp.core.msgid import MessageIdFormat, normalise_message_id
+from smpp.core.receipt import Receipt, parse_receipt
+from smpp.core.text import (
+    InboundPart,
+    concat_info,
+    decode_short_message,
+    message_octets,
+    reassemble,
+    split_udh,
+)
+
+log = get_logger("gatewayd.receipts")
+
+Clock = Callable[[], datetime]
+DESC_DELIVERED = "Message delivered to handset"
+MAX_PENDING_MO = 1000  # long MO messages being reassembled, at most (oldest dropped)
+
+
+class ReceiptStore(MessageStore, InboundStore):
+    """The two ports the handler writes through."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptSource:
+    """The SMSC a deliver_sm came from."""
+
+    smsc: str
+    operator: str
+    id_format: MessageIdFormat = MessageIdFormat.AS_IS
+
+
+class ReceiptHandler:
+    """Handles the deliver_sm of one SMSC; give `handle` to its pool as the deliver handler."""
+
+    def __init__(
+        self,
+        store: ReceiptStore,
+        source: ReceiptSource,
+        metrics: DaemonMetrics,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self.source = source
+        self._metrics = metrics
+        self._clock = clock
+        self._pending_mo: dict[tuple[str, str, int, int], list[InboundPart]] = {}
+
+    async def handle(self, pdu: DeliverPdu) -> None:
+        """Store what the deliver_sm carries; returns only once it is durable."""
+        receipt = parse_receipt(pdu.short_message, pdu.tlvs, pdu.esm_class)
+        if receipt is not None:
+            await self._receipt(receipt)
+        else:
+            await self._mo(pdu)
+
+    # -- receipts ---------------------------------------------------------------------------
+
+    async def _receipt(self, receipt: Receipt) -> None:
+        smsc = self.source.smsc
+        status = _status_of(receipt)
+        if status is None:
+            label = "intermediate" if receipt.intermediate or receipt.state else "unreadable"
+            self._metrics.receipts.labels(smsc, "none", label).inc()
+            log.info("receipt_ignored", smsc=smsc, smsc_message_id=receipt.message_id, why=label)
+            return
+        try:
+            key = normalise_message_id(receipt.message_id, self.source.id_format, from_receipt=True)
+        except ValueError:
+            self._metrics.receipts.labels(smsc, status.value, "unreadable").inc()
+            return
+        now = self._clock()
+        result = await self._store.record_receipt(smsc, key, status, _description(receipt), now)
+        self._metrics.receipts.labels(smsc, status.value, result.outcome.value).inc()
+        if result.outcome is ReceiptOutcome.APPLIED and result.message_changed:
+            self._observe_lag(result.message, now)
+        log.debug(
+            "receipt_recorded",
+            smsc=smsc,
+            smsc_message_id=key,
+            outcome=result.outcome.value,
+            message_id=result.message.id if result.message else None,
+        )
+
+    def _observe_lag(self, message: Message | None, now: datetime) -> None:
+        if message is None or message.status not in (
+            MessageStatus.DELIVERED,
+            MessageStatus.FAILED,
+        ):
+            return
+        lag = (now - message.created_at).total_seconds()
+        self._metrics.receipt_lag.labels(self.source.smsc).observe(max(lag, 0.0))
+
+    # -- mobile originated ------------------------------------------------------------------
+
+    async def _mo(self, pdu: DeliverPdu) -> None:
+        part = InboundPart(pdu.data_coding, pdu.short_message, pdu.esm_class, pdu.tlvs)
+        info = concat_info(pdu.short_message, pdu.esm_class, pdu.tlvs)
+        if info is None or info.total == 1:
+            body = info.body if info is not None else _body(pdu)
+            await self._keep_mo(pdu, decode_short_message(pdu.data_coding, body).text)
+            return
+        key = (pdu.source_addr, pdu.destination_addr, info.reference, info.total)
+        parts = self._pending_mo.setdefault(key, [])
+        parts.append(part)
+        seen = {concat_info(p.short_message, p.esm_class, p.tlvs) for p in parts}
+        if len({s.seq for s in seen if s is not None}) < info.total:
+            self._trim_pending()
+            return
+        del self._pending_mo[key]
+        try:
+            text = reassemble(parts)
+        except ValueError as exc:
+            log.warning("mo_unreadable", smsc=self.source.smsc, reason=str(exc))
+            return
+        await self._keep_mo(pdu, text)
+
+    def _trim_pending(self) -> None:
+        while len(self._pending_mo) > MAX_PENDING_MO:
+            oldest = next(iter(self._pending_mo))
+            del self._pending_mo[oldest]
+
+    async def _keep_mo(self, pdu: DeliverPdu, text: str | None) -> None:
+        if text is None:
+            log.warning("mo_binary_dropped", smsc=self.source.smsc, data_coding=pdu.data_coding)
+            return
+        message = InboundMessage(
+            id=str(uuid.uuid4()),
+            smsc=self.source.smsc,
+            operator=self.source.operator,
+            source=_msisdn(pdu.source_addr),
+            destination=pdu.destination_addr,
+            text=text,
+            received_at=self._clock(),
+        )
+        kept, new = await self._store.record_inbound(message)
+        if new:
+            self._metrics.inbound.labels(self.source.smsc).inc()
+        log.info("mo_received", smsc=self.source.smsc, inbound_id=kept.id, new=new)
+
+
+def _status_of(receipt: Receipt) -> MessageStatus | None:
+    """DELIVERED or FAILED for a final receipt; None for one that changes nothing."""
+    if receipt.intermediate or receipt.state is None or not receipt.is_final:
+        return None
+    return MessageStatus.DELIVERED if receipt.state.is_delivered else MessageStatus.FAILED
+
+
+def _description(receipt: Receipt) -> str:
+    """Words for the timeline: seed 000's for a delivery, the network's stat/err otherwise."""
+    if receipt.state is not None and receipt.state.is_delivered:
+        return DESC_DELIVERED
+    stat = receipt.stat or (receipt.state.name if receipt.state is not None else "UNKNOWN")
+    err = receipt.err if receipt.err is not None else receipt.error_code
+    suffix = f" (error {err})" if err not in (None, "", "000", 0) else ""
+    return f"Not delivered: {stat}{suffix}"
+
+
+def _body(pdu: DeliverPdu) -> bytes:
+    """The octets of a one-part MO message, any UDH removed."""
+    return split_udh(message_octets(pdu.short_message, pdu.tlvs), pdu.esm_class)[1]
+
+
+def _msisdn(raw: str) -> str:
+    try:
+        return normalise(raw)
+    except InvalidNumber:
+        return raw

@@ -1,0 +1,189 @@
+"""The dispatcher against the memory store and a fake pool: claims, parts, answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from gatewayd.service.model import DispatchState, MessageStatus, PartStatus
+from gatewayd.workers.binds import SubmitOutcome, SubmitRequest, SubmitResult
+from gatewayd.workers.dispatcher import Dispatcher, DispatchTuning, SmscProfile
+from smpp.core.msgid import MessageIdFormat
+from smpp.core.text import ESM_CLASS_UDHI, LongMessageMethod
+from tests.gatewayd.test_dispatcher_world import Bench, FakePool, bench
+
+PROFILE = SmscProfile("safaricom-1", "safaricom", id_format=MessageIdFormat.HEX)
+FAST = DispatchTuning(idle_poll=0.01, requeue_delay=0.0)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    b: Bench, pool: FakePool, profile: SmscProfile = PROFILE
+) -> AsyncIterator[Dispatcher]:
+    dispatcher = Dispatcher(b.store, pool, profile, b.metrics, b.clock.now, tuning=FAST)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop_claiming()
+        await asyncio.wait_for(task, 2)
+        await dispatcher.cancel_in_flight()
+
+
+async def until(predicate: object, what: str, timeout: float = 2.0) -> None:
+    """Poll a store condition (the memory store has no change events); bounded."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.005)
+
+
+async def status_is(b: Bench, message_id: str, status: MessageStatus) -> None:
+    async def check() -> bool:
+        return (await b.store.get_message(message_id)).status is status
+
+    await until(check, f"{message_id} {status}")
+
+
+async def test_message_is_sent_with_its_receipt_key_normalised() -> None:
+    b = await bench()
+    message = await b.accept()
+    pool = FakePool()
+    async with running(b, pool):
+        await status_is(b, message.id, MessageStatus.SENT)
+    stored = await b.store.get_message(message.id)
+    assert stored.dispatch is DispatchState.DONE
+    assert stored.part_list[0].smsc == "safaricom-1"
+    assert stored.part_list[0].smsc_message_id == "3b9aca00"  # "3B9ACA00" in hex, normalised
+    [request] = pool.requests
+    assert request.destination_addr == "254712345678"
+    assert (request.source_addr, request.source_ton, request.source_npi) == ("KIMISMS", 5, 0)
+    assert (request.dest_ton, request.dest_npi, request.registered_delivery) == (1, 1, 1)
+    assert request.short_message == b"Your OTP is 482910"
+
+
+async def test_three_part_ucs2_message_goes_out_in_order_with_udh() -> None:
+    b = await bench()
+    text = "Habari 😀 " * 20  # UCS-2: 200 code units → 3 parts of ≤ 67
+    message = await b.accept(text)
+    assert message.parts == 3
+    pool = FakePool()
+    async with running(b, pool):
+        await status_is(b, message.id, MessageStatus.SENT)
+    assert [r.data_coding for r in pool.requests] == [8, 8, 8]
+    assert all(r.esm_class & ESM_CLASS_UDHI for r in pool.requests)
+    headers = [r.short_message[:6] for r in pool.requests]
+    assert [h[4:] for h in headers] == [bytes((3, 1)), bytes((3, 2)), bytes((3, 3))]
+    assert len({h[3] for h in headers}) == 1  # one reference for the three parts
+    body = b"".join(r.short_message[6:] for r in pool.requests)
+    assert body.decode("utf-16-be") == text
+    stored = await b.store.get_message(message.id)
+    assert [p.status for p in stored.part_list] == [PartStatus.SENT] * 3
+
+
+async def test_sar_smsc_gets_tlvs_and_no_udh() -> None:
+    b = await bench()
+    message = await b.accept("x" * 300)  # 2 parts at 153 and at 152
+    pool = FakePool()
+    profile = SmscProfile("safaricom-1", "safaricom", long_message=LongMessageMethod.SAR)
+    async with running(b, pool, profile):
+        await status_is(b, message.id, MessageStatus.SENT)
+    assert [r.esm_class for r in pool.requests] == [0, 0]
+    assert [r.tlvs[0x020F] for r in pool.requests] == [b"\x01", b"\x02"]
+
+
+async def test_permanent_error_fails_the_message_and_skips_the_rest() -> None:
+    b = await bench()
+    message = await b.accept("y" * 400)  # 3 parts
+
+    def reject_first(request: SubmitRequest, n: int) -> SubmitResult:
+        return SubmitResult(SubmitOutcome.REJECTED, command_status=0x0B, reason="Invalid number")
+
+    pool = FakePool(responder=reject_first)
+    async with running(b, pool):
+        await status_is(b, message.id, MessageStatus.FAILED)
+    stored = await b.store.get_message(message.id)
+    assert len(pool.requests) == 1
+    assert stored.description == "Invalid number"
+    assert [p.status for p in stored.part_list] == [PartStatus.FAILED] * 3
+    assert await b.store.balance("s-saf") == 1000 - message.units  # no refund by default
+
+
+async def test_not_sent_is_queued_again_then_sent() -> None:
+    b = await bench()
+    message = await b.accept()
+    answers = iter([SubmitResult(SubmitOutcome.NOT_SENT, reason="throttled")])
+
+    def throttle_once(request: SubmitRequest, n: int) -> SubmitResult:
+        return next(answers, SubmitResult(SubmitOutcome.ACCEPTED, message_id="77"))
+
+    pool = FakePool(responder=throttle_once)
+    async with running(b, pool):
+        await status_is(b, message.id, MessageStatus.SENT)
+    stored = await b.store.get_message(message.id)
+    assert len(pool.requests) == 2
+    assert stored.attempts == 2
+    assert b.metrics.submits.labels("safaricom-1", "not_sent")._value.get() == 1
+
+
+async def test_higher_priority_first_then_oldest() -> None:
+    b = await bench()
+    low = await b.accept("low")
+    old = await b.accept("old high", priority=5)
+    new = await b.accept("new high", priority=5)
+    pool = FakePool(window=1)
+    async with running(b, pool):
+        await status_is(b, low.id, MessageStatus.SENT)
+    assert [r.short_message for r in pool.requests] == [b"old high", b"new high", b"low"]
+    assert {old.id, new.id}
+
+
+async def test_never_more_in_flight_than_the_window() -> None:
+    b = await bench()
+    messages = [await b.accept(f"m{i}") for i in range(25)]
+    gate = asyncio.Event()
+    pool = FakePool(window=4, gate=gate)
+    async with running(b, pool) as dispatcher:
+        async with asyncio.timeout(2):
+            while pool.in_flight < 4:
+                await asyncio.sleep(0.005)
+        assert dispatcher.in_flight == 4
+        gate.set()
+        await status_is(b, messages[-1].id, MessageStatus.SENT)
+    assert pool.max_in_flight == 4
+    assert len(pool.requests) == 25
+
+
+async def test_no_bind_claims_nothing_until_one_comes_up() -> None:
+    b = await bench()
+    message = await b.accept()
+    pool = FakePool(bound=False)
+    async with running(b, pool):
+        await asyncio.sleep(0.05)  # a few idle polls' worth: nothing may be claimed meanwhile
+        assert (await b.store.get_message(message.id)).dispatch is DispatchState.QUEUED
+        pool.bring_up()
+        await status_is(b, message.id, MessageStatus.SENT)
+
+
+async def test_unanswered_while_stopping_stays_submitting() -> None:
+    b = await bench()
+    message = await b.accept()
+    gate = asyncio.Event()
+
+    def unanswered(request: SubmitRequest, n: int) -> SubmitResult:
+        return SubmitResult(SubmitOutcome.UNANSWERED, reason="no response")
+
+    pool = FakePool(responder=unanswered, gate=gate)
+    dispatcher = Dispatcher(b.store, pool, PROFILE, b.metrics, b.clock.now, tuning=FAST)
+    task = asyncio.create_task(dispatcher.run())
+    async with asyncio.timeout(2):
+        while not pool.requests:
+            await asyncio.sleep(0.005)
+    dispatcher.stop_claiming()
+    await task
+    gate.set()
+    await asyncio.wait_for(dispatcher.wait_idle(), 2)
+    stored = await b.store.get_message(message.id)
+    assert stored.dispatch is DispatchState.SUBMITTING
+    recovered = await b.store.recover_in_doubt(b.clock.now())
+    assert [m.id for m in recovered] == [message.id]

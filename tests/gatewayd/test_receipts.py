@@ -1,0 +1,97 @@
+"""deliver_sm handling: receipts through the state machine (parked when early), MO kept."""
+
+from __future__ import annotations
+
+from gatewayd.service.model import MessageStatus
+from gatewayd.workers.receipts import ReceiptHandler, ReceiptSource
+from smpp.core.msgid import MessageIdFormat
+from smpp.core.text import LongMessageMethod, plan_message
+from tests.gatewayd.test_dispatcher_world import Bench, Deliver, bench, receipt_text
+
+SMSC = "safaricom-1"
+# Safaricom-like: hex in submit_sm_resp, decimal in the receipt text.
+SOURCE = ReceiptSource(SMSC, "safaricom", MessageIdFormat.RESP_HEX_RECEIPT_DECIMAL)
+
+
+def handler(b: Bench) -> ReceiptHandler:
+    return ReceiptHandler(b.store, SOURCE, b.metrics, b.clock.now)
+
+
+async def sent(b: Bench, text: str = "hello", smsc_id: str = "3b9aca00") -> str:
+    message = await b.accept(text)
+    await b.store.claim_queued("safaricom", 10, b.clock.now(), SMSC)
+    await b.store.record_submit(message.id, 1, SMSC, smsc_id, b.clock.now())
+    return message.id
+
+
+async def test_receipt_delivers_the_message_across_id_bases() -> None:
+    b = await bench()
+    message_id = await sent(b)
+    b.clock.advance(2)
+    await handler(b).handle(Deliver(receipt_text(str(0x3B9ACA00))))
+    stored = await b.store.get_message(message_id)
+    assert stored.status is MessageStatus.DELIVERED
+    assert stored.timeline[-1].description == "Message delivered to handset"
+    assert b.metrics.receipts.labels(SMSC, "DELIVERED", "applied")._value.get() == 1
+    assert b.metrics.receipt_lag.labels(SMSC)._sum.get() >= 2
+
+
+async def test_undeliv_fails_with_the_network_words() -> None:
+    b = await bench()
+    message_id = await sent(b)
+    await handler(b).handle(Deliver(receipt_text(str(0x3B9ACA00), "UNDELIV", "001")))
+    stored = await b.store.get_message(message_id)
+    assert stored.status is MessageStatus.FAILED
+    assert stored.description == "Not delivered: UNDELIV (error 001)"
+
+
+async def test_receipt_before_resp_is_parked_then_matched() -> None:
+    b = await bench()
+    message = await b.accept("early")
+    await b.store.claim_queued("safaricom", 10, b.clock.now(), SMSC)
+    await handler(b).handle(Deliver(receipt_text("1000000000")))
+    assert b.metrics.receipts.labels(SMSC, "DELIVERED", "parked")._value.get() == 1
+    await b.store.record_submit(message.id, 1, SMSC, "3b9aca00", b.clock.now())
+    assert (await b.store.get_message(message.id)).status is MessageStatus.DELIVERED
+
+
+async def test_repeated_receipt_changes_nothing() -> None:
+    b = await bench()
+    message_id = await sent(b)
+    h = handler(b)
+    await h.handle(Deliver(receipt_text("1000000000")))
+    await h.handle(Deliver(receipt_text("1000000000", "UNDELIV")))
+    await h.handle(Deliver(receipt_text("1000000000")))
+    assert (await b.store.get_message(message_id)).status is MessageStatus.DELIVERED
+    assert b.metrics.receipts.labels(SMSC, "DELIVERED", "duplicate")._value.get() == 1
+    assert b.metrics.receipts.labels(SMSC, "FAILED", "stale")._value.get() == 1
+
+
+async def test_intermediate_receipt_is_acknowledged_and_ignored() -> None:
+    b = await bench()
+    message_id = await sent(b)
+    await handler(b).handle(Deliver(receipt_text("1000000000", "ENROUTE")))
+    assert (await b.store.get_message(message_id)).status is MessageStatus.SENT
+    assert b.metrics.receipts.labels(SMSC, "none", "intermediate")._value.get() == 1
+
+
+async def test_mo_is_kept_as_inbound() -> None:
+    b = await bench()
+    await handler(b).handle(Deliver(b"STOP", esm_class=0, destination_addr="20880"))
+    [inbound] = b.store._inbound.values()
+    assert (inbound.text, inbound.source, inbound.destination) == ("STOP", "254712345678", "20880")
+    assert inbound.smsc == SMSC
+
+
+async def test_long_mo_is_kept_once_when_every_part_arrived() -> None:
+    b = await bench()
+    text = "Nataka kujua salio langu " * 10
+    plan = plan_message(text, LongMessageMethod.UDH8, 7)
+    h = handler(b)
+    for part in reversed(plan.parts):
+        assert not b.store._inbound
+        await h.handle(
+            Deliver(part.short_message, esm_class=part.esm_class_flags, destination_addr="20880")
+        )
+    [inbound] = b.store._inbound.values()
+    assert inbound.text == text
