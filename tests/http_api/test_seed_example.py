@@ -11,9 +11,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-from aiohttp import web
 
-from http_api import create_app
+from http_api import create_app, start_server
 from tests.http_api.world import CLIENT_A, SECRET_A, World
 
 # Seed 001, "Generate Token" → Python, then "Send SMS" → Python, verbatim.
@@ -80,15 +79,11 @@ print(sms_resp.json())
 
 @pytest.fixture
 async def base_url(world: World) -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app(world.deps()))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    server = await start_server(create_app(world.deps()), "127.0.0.1", 0)
     try:
-        yield f"http://{host}:{port}"
+        yield server.url
     finally:
-        await runner.cleanup()
+        await server.stop()
 
 
 def localise(code: str, base_url: str) -> str:

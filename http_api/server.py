@@ -1,0 +1,54 @@
+"""Serving the app on a TCP socket: the piece the composition root starts and stops.
+
+Access logging is off (structured logs come from the daemon; a line per request costs more CPU
+than the request's own work at thousands per second) and the listen backlog is deep, so bursts
+of hundreds of new connections queue instead of stalling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+DEFAULT_BACKLOG = 1024
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+
+
+@dataclass(slots=True)
+class ApiServer:
+    """A running site: where it listens and how to stop it."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        """Stop accepting, let requests in progress finish (up to the shutdown timeout)."""
+        await self.runner.cleanup()
+
+
+async def start_server(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    backlog: int = DEFAULT_BACKLOG,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+) -> ApiServer:
+    """Listen on host:port (0 picks a free port; the bound one is in the result)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=backlog)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_host, bound_port = runner.addresses[0][:2]
+    return ApiServer(runner, str(bound_host), int(bound_port))
