@@ -16,7 +16,7 @@ from tests.fakes.memory_store import MemoryStore
 from tests.gatewayd.store.pg import fresh_schema
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-BACKENDS = ["memory", "sqlite", "postgres"]
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 StoreFactory = Callable[..., Awaitable[Store]]
 

@@ -1,0 +1,111 @@
+"""The group-commit writer: batching, isolation of failing units, draining on close."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gatewayd.service.model import LedgerKind
+from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound
+from gatewayd.store import SqlStore
+from gatewayd.store.migrations import MIGRATIONS
+from gatewayd.store.tx import Tx
+from gatewayd.store.writer import ClosedError
+from tests.gatewayd.store.conftest import T0, StoreFactory, at, new_message, seed
+
+pytestmark = pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+async def _sql(store_factory: StoreFactory) -> SqlStore:
+    store = await store_factory()
+    assert isinstance(store, SqlStore)
+    return store
+
+
+async def _insert_then(tx: Tx, account_id: str, error: Exception) -> None:
+    await tx.execute(
+        "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)",
+        account_id, "doomed", tx.time(T0),
+    )  # fmt: skip
+    raise error
+
+
+async def test_migrate_is_idempotent(store_factory: StoreFactory) -> None:
+    store = await _sql(store_factory)  # the factory migrated it once
+    assert await store.migrate() == 0
+    versions = await store.writer.submit(
+        lambda tx: tx.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    )
+    assert [r["version"] for r in versions] == [m.version for m in MIGRATIONS]
+
+
+async def test_domain_error_rolls_back_only_its_unit(store_factory: StoreFactory) -> None:
+    store = await _sql(store_factory)
+    await seed(store, units=1)
+    batches = store.writer.batches
+    results = await asyncio.gather(
+        store.accept(new_message("m1")),
+        store.writer.submit(lambda tx: _insert_then(tx, "ghost", NotFound("x"))),
+        store.accept(new_message("m2")),
+        store.create_account("acc9", "Nine", T0),
+        return_exceptions=True,
+    )
+    assert store.writer.batches == batches + 1  # one transaction for all four
+    assert isinstance(results[1], NotFound)
+    assert isinstance(results[2], InsufficientBalance)
+    assert (await store.get_message("m1")).id == "m1"
+    assert (await store.get_account("acc9")).name == "Nine"
+    with pytest.raises(NotFound):
+        await store.get_account("ghost")
+
+
+async def test_failing_batch_is_retried_unit_by_unit(store_factory: StoreFactory) -> None:
+    store = await _sql(store_factory)
+    await seed(store, units=10)
+    results = await asyncio.gather(
+        store.accept(new_message("m1")),
+        store.writer.submit(lambda tx: _insert_then(tx, "ghost", RuntimeError("bug"))),
+        store.accept(new_message("m2")),
+        store.post_entry("snd1", LedgerKind.TOPUP, 5, "admin:x", "cash", "T9", at(1)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], RuntimeError)
+    assert [isinstance(r, BaseException) for r in results] == [False, True, False, False]
+    assert await store.balance("snd1") == 13
+    assert await store.ledger_sum("snd1") == 13
+    with pytest.raises(NotFound):
+        await store.get_account("ghost")
+    await store.accept(new_message("m3"))  # the writer is still alive
+    assert await store.balance("snd1") == 12
+
+
+async def test_unique_violation_surfaces_as_already_exists(
+    store_factory: StoreFactory,
+) -> None:
+    store = await _sql(store_factory)
+    await store.create_account("acc1", "One", T0)
+
+    async def raw_insert(tx: Tx) -> None:
+        await tx.execute(
+            "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)",
+            "acc1", "Twice", tx.time(T0),
+        )  # fmt: skip
+
+    with pytest.raises(AlreadyExists):
+        await store.writer.submit(raw_insert)
+
+
+async def test_close_drains_queued_work(store_factory: StoreFactory) -> None:
+    store = await _sql(store_factory)
+    await seed(store, units=100)
+    pending = [asyncio.ensure_future(store.accept(new_message(f"m{i}"))) for i in range(50)]
+    await asyncio.sleep(0)  # one scheduling turn: every task has queued its unit
+    await store.writer.close()
+    assert all(p.done() and not p.exception() for p in pending)
+    with pytest.raises(ClosedError):
+        await store.accept(new_message("late"))
+    assert await store.balance("snd1") == 50
+
