@@ -240,8 +240,12 @@ class RoutingSettings(Section):
 
 
 IdFormat = Literal[
-    "as_is", "hex", "decimal", "hex_resp_decimal_receipt", "decimal_resp_hex_receipt"
+    "as_is", "hex", "decimal", "resp_hex_receipt_decimal", "resp_decimal_receipt_hex"
 ]
+_ID_FORMAT_ALIASES = {
+    "hex_resp_decimal_receipt": "resp_hex_receipt_decimal",
+    "decimal_resp_hex_receipt": "resp_decimal_receipt_hex",
+}
 
 
 class SmscSettings(Section):
@@ -275,13 +279,22 @@ class SmscSettings(Section):
     dest_ton: Ton = 1
     dest_npi: Npi = 1
     registered_delivery: int = Field(default=1, ge=0, le=31)
-    id_format: IdFormat = "as_is"
+    addr_ton: Ton = 0  # bind_transceiver/receiver address_range TON/NPI and range (MO routing)
+    addr_npi: Npi = 0
+    address_range: str = Field(default="", max_length=40)
+    id_format: IdFormat = "as_is"  # hex_resp_decimal_receipt etc. are accepted as aliases
     long_message: Literal["udh8", "udh16", "sar", "payload"] = "udh8"
     enquire_link_interval: Seconds = 30.0
     response_timeout: Seconds = 10.0
+    bind_timeout: Seconds = 10.0
     reconnect_min: Seconds = 1.0
     reconnect_max: Seconds = 60.0
     max_pdu_size: int = Field(default=65_536, ge=1024, le=16_777_216)
+
+    @field_validator("id_format", mode="before")
+    @classmethod
+    def _id_alias(cls, value: Any) -> Any:
+        return _ID_FORMAT_ALIASES.get(value, value) if isinstance(value, str) else value
 
     @field_validator("name")
     @classmethod
@@ -359,22 +372,75 @@ class ShutdownSettings(Section):
     unbind_timeout: Seconds = 5.0  # then unbind each session, waiting at most this long
 
 
-class SimSettings(Section):
-    """`gatewayd sim`: the SMSC simulator listening for ESMEs."""
+ReceiptState = Literal["DELIVRD", "UNDELIV", "EXPIRED", "REJECTD"]
+
+
+def _all_delivered() -> dict[ReceiptState, float]:
+    return {"DELIVRD": 1.0}
+
+
+class SimSmscSettings(Section):
+    """One simulated operator SMSC of `gatewayd sim` (maps onto smpp.sim's SmscPersonality)."""
 
     secret_fields = ("password",)
 
+    name: str
+    operator: OperatorName
     listen: str = "127.0.0.1:2775"
     system_id: str = Field(default="gatewayd", min_length=1, max_length=15)
     password: SecretStr = SecretStr("secret")
-    personality: str = "default"
-    receipt_delay: float = Field(default=0.1, ge=0)
+    tps: float | None = Field(default=None, gt=0)  # sliding-second limit; unset = none
+    window: int | None = Field(default=None, ge=1)  # outstanding submits per bind; unset = none
+    id_format: Literal["hex", "hex-upper", "decimal", "decimal-padded"] = "hex"
+    receipt_delay_min: float = Field(default=0.0, ge=0)
+    receipt_delay_max: float = Field(default=0.05, ge=0)
+    receipt_mix: dict[ReceiptState, float] = Field(default_factory=_all_delivered)
+    reject_prefixes: list[str] = Field(default_factory=list)  # destinations → ESME_RINVDSTADR
 
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
         parse_listen(value)
         return value.strip()
+
+    @model_validator(mode="after")
+    def _delays(self) -> SimSmscSettings:
+        if self.receipt_delay_max < self.receipt_delay_min:
+            raise ValueError("receipt_delay_max must be >= receipt_delay_min")
+        return self
+
+
+def _default_sim_smscs() -> list[SimSmscSettings]:
+    ports: tuple[tuple[OperatorName, int], ...] = (
+        ("safaricom", 2775), ("airtel", 2776), ("telkom", 2777),
+    )  # fmt: skip
+    return [
+        SimSmscSettings(name=op, operator=op, listen=f"127.0.0.1:{port}") for op, port in ports
+    ]
+
+
+class SimSettings(Section):
+    """`gatewayd sim`: simulated SMSCs, one per [[sim.smsc]] table (default: one per operator
+    on 127.0.0.1:2775–2777)."""
+
+    seed: int | None = None  # fixes the receipt mix and delays, for reproducible runs
+    control_listen: str | None = None  # host:port of the simulator's control port; unset = off
+    smsc: list[SimSmscSettings] = Field(default_factory=_default_sim_smscs)
+
+    @field_validator("control_listen")
+    @classmethod
+    def _control(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+    @field_validator("smsc")
+    @classmethod
+    def _unique(cls, value: list[SimSmscSettings]) -> list[SimSmscSettings]:
+        names = [s.name for s in value]
+        if len(set(names)) != len(names):
+            raise ValueError("sim smsc names must be unique")
+        return value
 
 
 class _EnvWithoutLists(EnvSettingsSource):

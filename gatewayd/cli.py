@@ -127,9 +127,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings, _f: StoreFactory, _o:
 
 
 def cmd_sim(args: argparse.Namespace, settings: Settings, _f: StoreFactory, _o: TextIO) -> int:
-    updates = {k: v for k, v in (("listen", args.listen), ("personality", args.personality)) if v}
-    if updates:
-        sim = settings.sim.model_validate({**settings.sim.model_dump(), **updates})
+    if args.seed is not None:
+        sim = settings.sim.model_copy(update={"seed": args.seed})
         settings = settings.model_copy(update={"sim": sim})
     logs.configure(settings.log.level, settings.log.format)
     return _call(_entry("sim"), settings)
@@ -353,9 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or upgrade the store schema").set_defaults(
         handler=cmd_migrate
     )
-    sim = commands.add_parser("sim", help="run the SMSC simulator ([sim] settings)")
-    sim.add_argument("--listen", help="host:port to listen on (default: [sim] listen)")
-    sim.add_argument("--personality", help="simulator behaviour (default: [sim] personality)")
+    sim = commands.add_parser(
+        "sim", help="run simulated SMSCs ([[sim.smsc]]; default one per operator on 2775–2777)"
+    )
+    sim.add_argument("--seed", type=int, help="seed the random choices (default: [sim] seed)")
     sim.set_defaults(handler=cmd_sim)
     demo = commands.add_parser(
         "demo", help="simulated SMSCs + the daemon on loopback + a demo account, with curl lines"

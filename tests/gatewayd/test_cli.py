@@ -180,8 +180,8 @@ def test_run_sim_and_demo_call_the_composition_root(
     monkeypatch.setattr(gatewayd.main, "sim", sim, raising=False)
     monkeypatch.setattr(gatewayd.main, "demo", demo, raising=False)
     assert gw(None, "run").code == 0 and isinstance(seen["run"], Settings)
-    assert gw(None, "sim", "--listen", "127.0.0.1:0", "--personality", "throttle").code == 0
-    assert seen["sim"].listen == "127.0.0.1:0" and seen["sim"].personality == "throttle"
+    assert gw(None, "sim", "--seed", "7").code == 0
+    assert seen["sim"].seed == 7 and len(seen["sim"].smsc) == 3
     assert gw(None, "demo", "--port", "8099").code == 3
     assert seen["demo"] == (None, 8099)
 

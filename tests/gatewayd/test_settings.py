@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from config.loader import ConfigError, default_config_path, load_settings
 from config.settings import SHIPPED_PREFIXES, Settings, parse_listen
@@ -41,21 +42,32 @@ def error_of(path: Path) -> str:
     return str(info.value)
 
 
+def _models(annotation: object) -> list[type[BaseModel]]:
+    """The pydantic models inside a field's annotation (plain, list[...], X | None)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in getattr(annotation, "__args__", ()) for m in _models(arg)]
+
+
+def _all_keys(model: type[BaseModel]) -> set[str]:
+    keys = set(model.model_fields)
+    for field in model.model_fields.values():
+        for sub in _models(field.annotation):
+            keys |= _all_keys(sub)
+    return keys
+
+
 def test_example_config_loads_and_documents_every_key() -> None:
     settings = load_settings(EXAMPLE)
     assert [s.name for s in settings.smsc] == ["safaricom-1", "airtel-1"]
     assert settings.mpesa is not None and settings.mpesa.shortcode == "174379"
     assert settings.auth.current_kid == "k2026"
+    assert [s.operator for s in settings.sim.smsc] == ["safaricom", "airtel", "telkom"]
     text = EXAMPLE.read_text()
     documented = set(re.findall(r"^#?\s*([a-z_0-9]+)\s*=", text, flags=re.MULTILINE))
-    documented |= set(re.findall(r"^\[[a-z_]+\.([a-z_]+)\]", text, flags=re.MULTILINE))
-    for section, model in Settings.model_fields.items():
-        sub = getattr(model.annotation, "model_fields", None)
-        if sub is None:  # lists and optionals: find the model inside
-            args = getattr(model.annotation, "__args__", ())
-            sub = next((a.model_fields for a in args if hasattr(a, "model_fields")), None)
-        keys = set(sub) if sub else {section}
-        assert keys - documented == set(), f"[{section}] keys missing from the example"
+    documented |= set(re.findall(r"^\[+[a-z_]+\.([a-z_]+)\]", text, flags=re.MULTILINE))
+    documented |= set(re.findall(r"^\[+([a-z_]+)\]", text, flags=re.MULTILINE))
+    assert _all_keys(Settings) - documented == set()
 
 
 def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,6 +210,20 @@ def test_secrets_never_show_in_repr_or_errors(tmp_path: Path) -> None:
     assert "**********" in repr(settings.smsc[0])
     bad = SMSC.replace('password = "pw"', 'password = "toolong-secret"')
     assert "toolong-secret" not in error_of(write(tmp_path, bad))
+
+
+def test_id_format_aliases(tmp_path: Path) -> None:
+    text = SMSC + 'id_format = "hex_resp_decimal_receipt"\n'
+    assert load_settings(write(tmp_path, text)).smsc[0].id_format == "resp_hex_receipt_decimal"
+
+
+def test_sim_defaults_one_smsc_per_operator(tmp_path: Path) -> None:
+    sim = load_settings(None).sim
+    assert [(s.operator, s.listen) for s in sim.smsc] == [
+        ("safaricom", "127.0.0.1:2775"), ("airtel", "127.0.0.1:2776"), ("telkom", "127.0.0.1:2777"),
+    ]  # fmt: skip
+    bad = "[[sim.smsc]]\nname = 'x'\noperator = 'airtel'\nreceipt_mix = { LOST = 1.0 }\n"
+    assert "sim.smsc[0].receipt_mix.LOST" in error_of(write(tmp_path, bad))
 
 
 def test_source_ton_npi_by_sender_type(tmp_path: Path) -> None:
