@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -109,9 +110,10 @@ class HttpSettings(Section):
 
     listen: str = "127.0.0.1:8080"
     rate_limit_per_minute: int = Field(default=60, ge=0)  # per API client; 0 = off
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
-    # above max_queue_depth queued messages, send-sms answers 503 with Retry-After
-    max_queue_depth: int = Field(default=100_000, gt=0)
+    max_body_bytes: int = Field(default=262_144, ge=1024)
+    # above max_queue_depth queued messages, send-sms answers 503 with Retry-After; 0 = off
+    max_queue_depth: int = Field(default=100_000, ge=0)
+    busy_retry_after: int = Field(default=5, ge=1)  # Retry-After seconds on that 503
 
     @field_validator("listen")
     @classmethod
@@ -510,3 +512,29 @@ class Settings(BaseSettings):
     def smsc_for(self, operator: str) -> list[SmscSettings]:
         """The enabled SMSCs that carry `operator`'s traffic."""
         return [s for s in self.smsc if s.enabled and s.operator == operator]
+
+
+@dataclass(frozen=True, slots=True)
+class SmscChanges:
+    """How the enabled [[smsc]] tables differ between two settings, by name (for SIGHUP)."""
+
+    added: tuple[SmscSettings, ...]
+    removed: tuple[SmscSettings, ...]
+    changed: tuple[SmscSettings, ...]  # the new settings of tables whose values differ
+    unchanged: tuple[str, ...]  # names whose binds stay up
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+def smsc_changes(old: Settings, new: Settings) -> SmscChanges:
+    """What a reload must do to the bind pools: start, stop, restart, or leave alone."""
+    before = {s.name: s for s in old.smsc if s.enabled}
+    after = {s.name: s for s in new.smsc if s.enabled}
+    return SmscChanges(
+        added=tuple(s for name, s in after.items() if name not in before),
+        removed=tuple(s for name, s in before.items() if name not in after),
+        changed=tuple(s for name, s in after.items() if name in before and before[name] != s),
+        unchanged=tuple(name for name, s in after.items() if before.get(name) == s),
+    )

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from config.loader import ConfigError, default_config_path, load_settings
-from config.settings import SHIPPED_PREFIXES, Settings, parse_listen
+from config.settings import SHIPPED_PREFIXES, Settings, parse_listen, smsc_changes
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "gatewayd.example.toml"
 KEY = "k" * 32
@@ -232,6 +232,20 @@ def test_source_ton_npi_by_sender_type(tmp_path: Path) -> None:
     assert smsc.source_ton_npi("shortcode") == (3, 0)
     forced = load_settings(write(tmp_path, SMSC + "source_ton = 1\nsource_npi = 1\n")).smsc[0]
     assert forced.source_ton_npi("alphanumeric") == (1, 1)
+
+
+def test_smsc_changes_for_reload(tmp_path: Path) -> None:
+    other = SMSC.replace("saf-1", "saf-2")
+    old = load_settings(write(tmp_path, SMSC + other))
+    third = SMSC.replace("saf-1", "saf-3")
+    new = load_settings(write(tmp_path, SMSC + "window = 20\n" + third))
+    changes = smsc_changes(old, new)
+    assert [s.name for s in changes.added] == ["saf-3"]
+    assert [s.name for s in changes.removed] == ["saf-2"]
+    assert [(s.name, s.window) for s in changes.changed] == [("saf-1", 20)]
+    assert changes.any
+    same = smsc_changes(old, load_settings(write(tmp_path, SMSC + other)))
+    assert same.unchanged == ("saf-1", "saf-2") and not same.any
 
 
 def test_unchanged_smsc_tables_compare_equal(tmp_path: Path) -> None:
