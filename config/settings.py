@@ -211,7 +211,8 @@ class CallbackSettings(Section):
     retry_period: Seconds = 86_400.0  # keep retrying this long, then give up and record it
     backoff_base: Seconds = 2.0  # first retry after about this long, doubling, with jitter
     backoff_max: Seconds = 600.0
-    allow_private_targets: bool = False  # loopback/private/link-local targets refused unless true
+    allow_loopback_targets: bool = False  # 127.0.0.0/8, ::1, localhost (the demo allows it)
+    allow_private_targets: bool = False  # 10/8, 172.16/12, 192.168/16, fc00::/7
     signing_secret: SecretStr | None = None  # HMAC-SHA256 key for the signature header
 
     @field_validator("signing_secret")

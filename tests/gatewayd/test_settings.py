@@ -81,6 +81,7 @@ def test_defaults_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.store.refund_policy == "never"
     assert settings.callbacks.timeout == 5.0
     assert settings.callbacks.allow_private_targets is False
+    assert settings.callbacks.allow_loopback_targets is False
     assert settings.routing.prefixes_file == SHIPPED_PREFIXES
     assert settings.smsc == []
     assert settings.log.format == "json"
