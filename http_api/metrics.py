@@ -7,6 +7,7 @@ serves all of it.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -67,16 +68,32 @@ class ApiMetrics:
     def middleware(self) -> Middleware:
         """Counts every answer (errors included) under its route template."""
 
+        # Label lookups cost more than the increments; the children are cached per label set
+        # (route templates, methods and status codes are few).
+        counters: dict[tuple[str, str, int], Any] = {}
+        timers: dict[str, Any] = {}
+
         @web.middleware
         async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
             started = time.perf_counter()
             response = await handler(request)
             route = _route_of(request)
-            self.requests.labels(route, request.method, str(response.status)).inc()
-            self.latency.labels(route).observe(time.perf_counter() - started)
+            method = request.method if request.method in _METHODS else "OTHER"
+            key = (route, method, response.status)
+            counter = counters.get(key)
+            if counter is None:
+                counter = counters[key] = self.requests.labels(route, key[1], str(key[2]))
+            counter.inc()
+            timer = timers.get(route)
+            if timer is None:
+                timer = timers[route] = self.latency.labels(route)
+            timer.observe(time.perf_counter() - started)
             return response
 
         return count
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route_of(request: web.Request) -> str:

@@ -75,11 +75,16 @@ async def test_metrics_count_requests_and_accepts(client: TestClient, token: str
     assert 'gatewayd_api_sends_rejected_total{reason="sender_not_found"} 1.0' in text
 
 
-async def test_unmatched_paths_share_one_metrics_label(client: TestClient) -> None:
+async def test_metrics_labels_stay_bounded(client: TestClient) -> None:
     for path in ("/a", "/b", "/c"):
         await client.get(path)
+    for method in ("DELETE", "PROPFIND"):
+        response = await client.request(method, "/api/send-sms")
+        assert response.status == 405
     text = await (await client.get("/metrics")).text()
-    assert 'route="unmatched",status="404"} 3.0' in text
+    assert 'method="GET",route="unmatched",status="404"} 3.0' in text
+    assert 'method="DELETE",route="unmatched",status="405"} 1.0' in text
+    assert 'method="OTHER",route="unmatched",status="405"} 1.0' in text
 
 
 async def test_openapi_describes_every_route(world: World, client: TestClient) -> None:
