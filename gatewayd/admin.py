@@ -26,6 +26,7 @@ from gatewayd.service.model import (
     LedgerKind,
     Package,
     SenderId,
+    SenderStatus,
     SenderType,
     TopUp,
     TopUpMethod,
@@ -178,6 +179,10 @@ class Admin:
                 f"{choices}"
             )
         raise AdminError(f"no sender ID with id or name {ref!r}")
+
+    async def set_sender_status(self, sender: SenderId, status: SenderStatus) -> SenderId:
+        """Suspend a sender ID (sends from it are refused) or make it active again."""
+        return await self.store.set_sender_status(sender.id, status)
 
     async def credit_float(self, sender: SenderId, units: int, reason: str) -> LedgerEntry:
         """Add units to a float (a manual adjustment, e.g. a goodwill or migration credit)."""

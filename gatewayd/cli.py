@@ -32,7 +32,13 @@ from gatewayd import __version__, logs
 from gatewayd import store as store_backend
 from gatewayd.admin import Admin, AdminError, kes, table, to_jsonable
 from gatewayd.service.auth import hash_secret, new_client_credentials
-from gatewayd.service.model import CampaignType, RefundPolicy, SenderType, TopUpStatus
+from gatewayd.service.model import (
+    CampaignType,
+    RefundPolicy,
+    SenderStatus,
+    SenderType,
+    TopUpStatus,
+)
 from gatewayd.service.ports import Store, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
@@ -251,6 +257,19 @@ async def sender_list(admin: Admin, args: argparse.Namespace) -> Output:
     return Output(data, table(headers, rows))
 
 
+async def sender_suspend(admin: Admin, args: argparse.Namespace) -> Output:
+    return await _sender_status(admin, args, SenderStatus.SUSPENDED)
+
+
+async def sender_activate(admin: Admin, args: argparse.Namespace) -> Output:
+    return await _sender_status(admin, args, SenderStatus.ACTIVE)
+
+
+async def _sender_status(admin: Admin, args: argparse.Namespace, status: SenderStatus) -> Output:
+    sender = await admin.set_sender_status(await _sender_of(admin, args), status)
+    return Output(sender, f"sender {sender.name} ({sender.operator}) is {sender.status.value}")
+
+
 async def _sender_of(admin: Admin, args: argparse.Namespace) -> Any:
     return await admin.sender(args.sender, account_ref=args.account, operator=args.operator)
 
@@ -433,6 +452,8 @@ def _add_senders_and_floats(g: _Groups) -> None:
     g.leaf(sender, "list", sender_list, "list sender IDs with their floats").add_argument(
         "account", nargs="?", help="only this account's (id or name)"
     )
+    _sender_ref(g.leaf(sender, "suspend", sender_suspend, "refuse sends from a sender ID"))
+    _sender_ref(g.leaf(sender, "activate", sender_activate, "allow sends from it again"))
     floats = g.group("float", "sender ID floats (SMS units)")
     for name, handler, words in (
         ("credit", float_credit, "add units to a float"),

@@ -7,13 +7,13 @@ import io
 import json
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import gatewayd.main
 from config.settings import Settings
 from gatewayd import cli
 from gatewayd.service.auth import verify_secret
@@ -88,6 +88,10 @@ def test_admin_flow_for_people(config: Path, store: MemoryStore) -> None:
     assert "admin:ops" in show.out and "welcome" in show.out
     listing = gw(store, "admin", "sender", "list", "acme")
     assert "ACME" in listing.out and "250" in listing.out
+    suspended = gw(store, "admin", "sender", "suspend", "ACME", "--operator", "safaricom")
+    assert "is suspended" in suspended.out
+    assert "suspended" in gw(store, "admin", "sender", "list").out
+    assert "is active" in gw(store, "admin", "sender", "activate", "ACME").out
 
 
 def test_admin_json_output(config: Path, store: MemoryStore) -> None:
@@ -176,9 +180,9 @@ def test_run_sim_and_demo_call_the_composition_root(
         seen["demo"] = (state_dir, port)
         return 3
 
-    monkeypatch.setattr(gatewayd.main, "run", run, raising=False)
-    monkeypatch.setattr(gatewayd.main, "sim", sim, raising=False)
-    monkeypatch.setattr(gatewayd.main, "demo", demo, raising=False)
+    root = types.ModuleType("gatewayd.main")
+    root.run, root.sim, root.demo = run, sim, demo  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gatewayd.main", root)
     assert gw(None, "run").code == 0 and isinstance(seen["run"], Settings)
     assert gw(None, "sim", "--seed", "7").code == 0
     assert seen["sim"].seed == 7 and len(seen["sim"].smsc) == 3
@@ -187,7 +191,7 @@ def test_run_sim_and_demo_call_the_composition_root(
 
 
 def test_missing_entry_point_is_reported(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(gatewayd.main, "run", raising=False)
+    monkeypatch.setitem(sys.modules, "gatewayd.main", types.ModuleType("gatewayd.main"))
     run = gw(None, "run")
     assert run.code == 1 and "`gatewayd run` is not available" in run.err
 
