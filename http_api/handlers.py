@@ -50,7 +50,7 @@ async def send_sms(request: web.Request) -> web.Response:
     outcome = await ctx.idempotency.run(
         principal.account_id,
         key,
-        payload.digest,
+        payload.digest(),
         ctx.deps.clock(),
         lambda: _send(ctx, principal, payload),
     )

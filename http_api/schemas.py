@@ -31,10 +31,19 @@ _JSON_LIKE = ("application/json", "application/octet-stream", "")
 
 @dataclass(frozen=True, slots=True)
 class Payload:
-    """A decoded request body and a digest of it for Idempotency-Key comparisons."""
+    """A decoded request body, and what it was sent to (for its Idempotency-Key digest)."""
 
     data: Mapping[str, Any]
-    digest: str
+    method: str
+    path: str
+
+    def digest(self) -> str:
+        """SHA-256 over method, path and the body with its keys sorted: the same request
+        written with other spacing or key order has the same digest."""
+        canonical = orjson.dumps(self.data, option=orjson.OPT_SORT_KEYS)
+        digest = hashlib.sha256(f"{self.method} {self.path}\n".encode())
+        digest.update(canonical)
+        return digest.hexdigest()
 
 
 async def read_payload(request: web.Request, max_bytes: int) -> Payload:
@@ -47,11 +56,7 @@ async def read_payload(request: web.Request, max_bytes: int) -> Payload:
         raise too_large(max_bytes) from None
     if len(raw) > max_bytes:
         raise too_large(max_bytes)
-    data = _decode(request.content_type, raw)
-    canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-    digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n")
-    digest.update(canonical)
-    return Payload(data, digest.hexdigest())
+    return Payload(_decode(request.content_type, raw), request.method, request.path)
 
 
 def _decode(content_type: str, raw: bytes) -> Mapping[str, Any]:
