@@ -177,7 +177,7 @@ AdminHandler = Callable[[Admin, argparse.Namespace], Awaitable[Output]]
 def cmd_admin(
     args: argparse.Namespace, settings: Settings, factory: StoreFactory, out: TextIO
 ) -> int:
-    logs.configure("warning", settings.log.format, sys.stderr)
+    logs.configure("warning", settings.log.format, logs.STDERR)
     output = asyncio.run(_admin(args, settings, factory))
     if args.json:
         print(json.dumps(to_jsonable(output.data), indent=2, ensure_ascii=False), file=out)

@@ -84,16 +84,35 @@ def _renderer(fmt: LogFormat) -> Processor:
     return structlog.processors.JSONRenderer(sort_keys=False)
 
 
-def configure(level: str = "info", fmt: LogFormat = "json", stream: TextIO | None = None) -> None:
+class _CurrentStd:
+    """sys.stdout or sys.stderr as they are at write time (tests and tools swap them)."""
+
+    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
+        self._name = name
+
+    def write(self, text: str) -> int:
+        return int(getattr(sys, self._name).write(text))
+
+    def flush(self) -> None:
+        getattr(sys, self._name).flush()
+
+
+STDOUT = _CurrentStd("stdout")
+STDERR = _CurrentStd("stderr")
+
+
+def configure(
+    level: str = "info", fmt: LogFormat = "json", stream: TextIO | _CurrentStd = STDOUT
+) -> None:
     """Set up structlog and the standard library's logging to write to `stream` (stdout).
 
     Safe to call again (on reload or in tests): the previous handler is replaced.
     """
-    out = stream if stream is not None else sys.stdout
+    out = stream
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
-    handler = logging.StreamHandler(out)
+    handler: logging.StreamHandler[Any] = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_shared_processors(),

@@ -108,3 +108,12 @@ def test_console_format_is_not_json() -> None:
 )
 def test_is_sensitive(key: str, sensitive: bool) -> None:
     assert logs.is_sensitive(key) is sensitive
+
+
+def test_default_stream_is_stdout_at_write_time(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure("info", "json")
+    try:
+        logs.get_logger().info("to_stdout")
+    finally:
+        logs.configure("warning", "json", io.StringIO())
+    assert json.loads(capsys.readouterr().out)["event"] == "to_stdout"
