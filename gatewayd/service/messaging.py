@@ -82,6 +82,7 @@ class MessagingService:
     opt_outs: OptOuts | None = None
     long_method: LongMessageMethod = LongMessageMethod.UDH8
     new_id: Callable[[], str] = new_message_id
+    after_accept: Callable[[Message], None] | None = None  # e.g. wake that operator's dispatcher
 
     async def send(
         self,
@@ -108,7 +109,7 @@ class MessagingService:
         units, encoding = _bill(message, limit)
         parts = _parts(message, self.long_method)
         await self._check_opt_out(sender, msisdn)
-        return await self._accept(
+        accepted = await self._accept(
             NewMessage(
                 id=self.new_id(),
                 account_id=account_id,
@@ -127,6 +128,9 @@ class MessagingService:
                 created_at=now,
             )
         )
+        if self.after_accept is not None:
+            self.after_accept(accepted)
+        return accepted
 
     async def get_message(self, account_id: str, message_id: str) -> Message:
         """The account's message with its timeline; MessageNotFound for anyone else's."""

@@ -180,3 +180,12 @@ async def test_balances_per_sender_and_operator(world: World) -> None:
     ]
     assert balances.operators == {Operator.SAFARICOM: 110, Operator.AIRTEL: 0, Operator.TELKOM: 0}
     assert balances.total == 110
+
+
+async def test_after_accept_hook_sees_accepted_messages_only(world: World) -> None:
+    seen: list[str] = []
+    world.messaging.after_accept = lambda message: seen.append(message.id)
+    accepted = await send(world)
+    with pytest.raises(errors.SenderNotFound):
+        await send(world, sender_name="NOPE")
+    assert seen == [accepted.id]
