@@ -124,7 +124,21 @@ async def _awaited(value: Awaitable[Any]) -> Any:
 
 def cmd_run(args: argparse.Namespace, settings: Settings, _f: StoreFactory, _o: TextIO) -> int:
     logs.configure(settings.log.level, settings.log.format)
+    _warn_if_world_readable(args.config or default_config_path())
     return _call(_entry("run"), settings)
+
+
+def _warn_if_world_readable(path: Path | None) -> None:
+    """The file holds secrets: say so when anyone on the host can read it."""
+    try:
+        mode = path.stat().st_mode if path is not None else 0
+    except OSError:
+        return
+    if mode & 0o004:
+        logs.get_logger("gatewayd.cli").warning(
+            "config_world_readable", path=str(path), mode=oct(mode & 0o777),
+            advice="chmod 0640 and chown root:gatewayd",
+        )  # fmt: skip
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings, _f: StoreFactory, _o: TextIO) -> int:

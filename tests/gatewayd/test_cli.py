@@ -190,6 +190,20 @@ def test_run_sim_and_demo_call_the_composition_root(
     assert seen["demo"] == (None, 8099)
 
 
+def test_run_warns_about_a_world_readable_config(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = types.ModuleType("gatewayd.main")
+    root.run = lambda settings: 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gatewayd.main", root)
+    config.chmod(0o644)
+    assert gw(None, "run").code == 0
+    assert "config_world_readable" in capsys.readouterr().out
+    config.chmod(0o640)
+    assert gw(None, "run").code == 0
+    assert "config_world_readable" not in capsys.readouterr().out
+
+
 def test_missing_entry_point_is_reported(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gatewayd.main", types.ModuleType("gatewayd.main"))
     run = gw(None, "run")
