@@ -1,1 +1,34 @@
-"""asyncio side of SMPP: one TCP connection per session, and bind pools."""
+"""asyncio side of SMPP: `SmppClient` (one connection ↔ one `EsmeSession`) and `BindPool`
+(the binds of one SMSC: shared pace, windows, reconnects, receipts, clean stop)."""
+
+from smpp.aio.client import SmppClient
+from smpp.aio.config import BindMode, BindRole, PoolConfig
+from smpp.aio.events import (
+    BindState,
+    BindStateChanged,
+    Inbound,
+    MessageResult,
+    Outcome,
+    PartResult,
+    PoolHandlers,
+)
+from smpp.aio.pool import BindPool, PoolStopped, StopReport
+from smpp.aio.stats import BindStats
+
+__all__ = [
+    "BindMode",
+    "BindPool",
+    "BindRole",
+    "BindState",
+    "BindStateChanged",
+    "BindStats",
+    "Inbound",
+    "MessageResult",
+    "Outcome",
+    "PartResult",
+    "PoolConfig",
+    "PoolHandlers",
+    "PoolStopped",
+    "SmppClient",
+    "StopReport",
+]

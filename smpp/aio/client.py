@@ -1,0 +1,235 @@
+"""`SmppClient`: one TCP connection driving one sans-I/O `EsmeSession`.
+
+Everything goes through one funnel, `_pump` (aioquic's `transmit`): after bytes arrive, a
+timer fires or the owner asks for something, the client dispatches the session's events to
+its listener, writes what the session has to send in one `transport.write`, and re-arms its
+one timer (`loop.call_at`). Submits made while events are dispatched (the pool refills the
+window as responses come in) ride in that same write; submits made from elsewhere are
+coalesced by one `call_soon` per loop iteration. No task is created per PDU.
+
+The timer is re-armed only when the session wants the clock earlier than already armed: a
+timer that fires early just calls `handle_timer`, which finds nothing due and is re-armed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from smpp.core.events import (
+    AlertReceived,
+    BindFailed,
+    Bound,
+    Closed,
+    CloseReason,
+    DeliverReceived,
+    LateResponse,
+    LinkDead,
+    OutbindReceived,
+    ProtocolError,
+    ResponseTimeout,
+    SubmitResponse,
+    ThrottleLifted,
+    Unbound,
+)
+from smpp.core.pdu import SubmitSm
+from smpp.core.session import EsmeSession
+
+
+class ClientListener(Protocol):
+    """Who hears a client's events (the pool's bind slot). Calls never block."""
+
+    def on_bound(self, client: SmppClient, event: Bound) -> None: ...
+    def on_bind_failed(self, client: SmppClient, event: BindFailed) -> None: ...
+    def on_submit_response(self, client: SmppClient, event: SubmitResponse) -> None: ...
+    def on_response_timeout(self, client: SmppClient, event: ResponseTimeout) -> None: ...
+    def on_late_response(self, client: SmppClient, event: LateResponse) -> None: ...
+    def on_deliver(self, client: SmppClient, event: DeliverReceived) -> None: ...
+    def on_throttle_lifted(self, client: SmppClient, event: ThrottleLifted) -> None: ...
+    def on_closed(self, client: SmppClient, reason: str, in_flight: tuple[object, ...]) -> None:
+        ...
+
+
+_REASONS = {
+    CloseReason.UNBOUND: "unbound",
+    CloseReason.UNBIND_TIMEOUT: "unbind not answered",
+    CloseReason.PEER_UNBOUND: "unbind from SMSC",
+    CloseReason.BIND_FAILED: "bind refused",
+    CloseReason.LINK_DEAD: "link dead",
+    CloseReason.EOF: "connection closed by SMSC",
+    CloseReason.PROTOCOL_ERROR: "protocol error",
+}
+
+
+class SmppClient(asyncio.Protocol):
+    """One connection ↔ one session. Build it, hand it to `loop.create_connection`.
+
+    `closed` resolves with a short reason once the connection is gone; the listener's
+    `on_closed` is called exactly once before that, with the refs whose outcome is unknown.
+    """
+
+    def __init__(
+        self,
+        session: EsmeSession,
+        listener: ClientListener,
+        loop: asyncio.AbstractEventLoop,
+        name: str = "",
+    ) -> None:
+        self.session = session
+        self.listener = listener
+        self.name = name
+        self.loop = loop
+        self.closed: asyncio.Future[str] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flush_pending = False
+        self._ended = False
+        self._close_reason = ""
+        self._dispatch: dict[type, Callable[[SmppClient, Any], None]] = {
+            SubmitResponse: listener.on_submit_response,
+            DeliverReceived: listener.on_deliver,
+            ResponseTimeout: listener.on_response_timeout,
+            LateResponse: listener.on_late_response,
+            ThrottleLifted: listener.on_throttle_lifted,
+            Bound: listener.on_bound,
+            BindFailed: listener.on_bind_failed,
+            Closed: self._on_closed,
+            LinkDead: _ignore,
+            Unbound: _ignore,
+            ProtocolError: _ignore,
+            AlertReceived: _ignore,
+            OutbindReceived: _ignore,
+        }
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the bind at once."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.session.bind(self.loop.time())
+        self._pump()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the session, then pump."""
+        self.session.receive_data(data, self.loop.time())
+        self._pump()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Tell the session the stream ended, report, and resolve `closed`."""
+        if not self._ended:
+            self.session.receive_data(b"", self.loop.time())
+            self._dispatch_events()
+        self._finish(self._close_reason or ("connection lost" if exc else "connection closed"))
+
+    # --- what the owner asks ----------------------------------------------------------------
+
+    def submit(self, pdu: SubmitSm, ref: object, now: float) -> int:
+        """Hand a request to the session (its refusals propagate); written soon after."""
+        seq = self.session.submit(pdu, ref, now)
+        self._want_flush()
+        return seq
+
+    def ack_deliver(self, sequence_number: int, command_status: int) -> None:
+        """Answer a deliver_sm now that the owner has handled it."""
+        if self._ended:
+            return
+        self.session.ack_deliver(sequence_number, command_status)
+        self._want_flush()
+
+    def unbind(self) -> None:
+        """Start the unbind handshake; `closed` resolves when it ends (or times out)."""
+        if self._ended:
+            return
+        self.session.unbind(self.loop.time())
+        self._pump()
+
+    def abort(self, reason: str) -> None:
+        """Cut the connection now (a dead link, a stop that cannot wait)."""
+        self._close_reason = self._close_reason or reason
+        if self.transport is not None:
+            self.transport.abort()
+        else:
+            self._finish(reason)
+
+    @property
+    def is_open(self) -> bool:
+        """True until the session ended or the connection was lost."""
+        return not self._ended
+
+    # --- the pump ---------------------------------------------------------------------------
+
+    def _want_flush(self) -> None:
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.loop.call_soon(self._pump)
+
+    def _pump(self) -> None:
+        self._flush_pending = False
+        self._dispatch_events()
+        transport = self.transport
+        if transport is None:
+            return
+        data = self.session.data_to_send()
+        if data and not transport.is_closing():
+            transport.write(data)
+        if self._ended:
+            self._cancel_timer()
+            transport.close()
+            return
+        self._arm(self.session.get_timer())
+
+    def _dispatch_events(self) -> None:
+        next_event = self.session.next_event
+        dispatch = self._dispatch
+        event = next_event()
+        while event is not None:
+            dispatch[type(event)](self, event)
+            event = next_event()
+
+    def _arm(self, when: float | None) -> None:
+        if when is None:
+            return
+        at = self._timer_at
+        if at is not None and at <= when:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._ended:
+            return
+        self.session.handle_timer(self.loop.time())
+        self._pump()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def _on_closed(self, _client: SmppClient, event: Closed) -> None:
+        self._ended = True
+        self._close_reason = self._close_reason or _REASONS.get(event.reason, event.reason.value)
+        self.listener.on_closed(self, self._close_reason, event.in_flight)
+
+    def _finish(self, reason: str) -> None:
+        self._cancel_timer()
+        if not self._ended:
+            self._ended = True
+            self._close_reason = reason
+            self.listener.on_closed(self, reason, ())
+        if not self.closed.done():
+            self.closed.set_result(self._close_reason or reason)
+
+
+def _ignore(_client: SmppClient, _event: object) -> None:
+    """Events the owner does not act on (the session already did)."""

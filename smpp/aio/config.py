@@ -1,0 +1,114 @@
+"""What a `BindPool` needs to know about one SMSC, as a plain frozen dataclass.
+
+The composition root builds a `PoolConfig` from the application settings; `smpp.aio` never
+reads them itself. Every timer is in seconds of the event loop's clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from smpp.core.msgid import MessageIdFormat
+
+
+class BindMode(StrEnum):
+    """How the binds of one SMSC are laid out."""
+
+    TRANSCEIVER = "transceiver"  # N binds, each submits and receives
+    TRANSMITTER_RECEIVER = "transmitter_receiver"  # N transmitters + N receivers
+
+
+class BindRole(StrEnum):
+    """What one bind is (the prefix of its bind id)."""
+
+    TRX = "trx"
+    TX = "tx"
+    RX = "rx"
+
+    @property
+    def submits(self) -> bool:
+        """True when submit_sm may go out on this bind."""
+        return self is not BindRole.RX
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    """One SMSC and the binds held to it.
+
+    - `tps`: submit_sm per second for the whole SMSC, shared by its binds; None = no limit.
+      The pool paces at `tps * pace_share` so that an SMSC counting exactly `tps` in any
+      sliding second never answers ESME_RTHROTTLED for our jitter.
+    - `window`: submit_sm awaiting their resp, per bind.
+    - `max_attempts`: sends of one part whose answer was a RETRY-class status or never came
+      within `response_timeout`; after that the part is reported.
+    - `max_throttle_retries`: ESME_RTHROTTLED / ESME_RMSGQFUL answers tolerated for one part
+      (each pauses the bind `throttle_pause`, doubling up to `throttle_pause_max`).
+    - `retry_delay`: wait before a RETRY-class answer is sent again.
+    - `reconnect_min` / `reconnect_max`: exponential back-off with full jitter between
+      connection attempts of one bind.
+    - `link_check`: a bind that received nothing for `link_check` × `enquire_link_interval`
+      is closed as dead (the session sends enquire_link when idle, so a live peer answers).
+    """
+
+    name: str
+    host: str
+    port: int
+    system_id: str
+    password: str = ""
+    system_type: str = ""
+    bind_mode: BindMode = BindMode.TRANSCEIVER
+    binds: int = 1
+    window: int = 10
+    tps: float | None = None
+    pace_share: float = 0.995
+    id_format: MessageIdFormat = MessageIdFormat.AS_IS
+    enquire_link_interval: float = 30.0
+    response_timeout: float = 10.0
+    bind_timeout: float = 10.0
+    unbind_timeout: float = 5.0
+    max_attempts: int = 3
+    max_throttle_retries: int = 100
+    throttle_pause: float = 0.1
+    throttle_pause_max: float = 2.0
+    retry_delay: float = 1.0
+    reconnect_min: float = 1.0
+    reconnect_max: float = 60.0
+    link_check: float = 2.0
+    addr_ton: int = 0
+    addr_npi: int = 0
+    address_range: str = ""
+    max_pdu_size: int = 65_536
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.binds >= 1, "binds must be >= 1"),
+            (self.window >= 1, "window must be >= 1"),
+            (self.tps is None or self.tps > 0, "tps must be > 0"),
+            (0 < self.pace_share <= 1, "pace_share must be in (0, 1]"),
+            (self.max_attempts >= 1, "max_attempts must be >= 1"),
+            (self.response_timeout > 0, "response_timeout must be > 0"),
+            (self.enquire_link_interval > 0, "enquire_link_interval must be > 0"),
+            (0 < self.reconnect_min <= self.reconnect_max, "need 0 < reconnect_min <= max"),
+            (self.link_check >= 1, "link_check must be >= 1"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"PoolConfig {self.name!r}: {message}")
+
+    @property
+    def roles(self) -> tuple[BindRole, ...]:
+        """The role of each bind, in bind-id order."""
+        if self.bind_mode is BindMode.TRANSCEIVER:
+            return (BindRole.TRX,) * self.binds
+        return (BindRole.TX,) * self.binds + (BindRole.RX,) * self.binds
+
+    def bind_ids(self) -> tuple[str, ...]:
+        """`<smsc>/<role><n>` for every bind: safaricom/trx0, safaricom/tx1, ..."""
+        counts: dict[BindRole, int] = {}
+        ids = []
+        for role in self.roles:
+            n = counts.get(role, 0)
+            counts[role] = n + 1
+            ids.append(f"{self.name}/{role.value}{n}")
+        return tuple(ids)

@@ -1,0 +1,86 @@
+"""Fixtures: a simulator on port 0 and pools bound to it, always stopped afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from smpp.aio import BindPool, BindStateChanged, Inbound, PoolConfig, PoolHandlers
+from smpp.sim.config import SimulatorConfig, SmscPersonality
+from smpp.sim.simulator import Simulator, start_simulator
+
+
+@dataclass
+class Recorder:
+    """The daemon's side in these tests: records inbound messages and bind states."""
+
+    inbound: list[Inbound] = field(default_factory=list)
+    states: list[BindStateChanged] = field(default_factory=list)
+    answer: int | None = None
+    gate: asyncio.Event | None = None  # when set, the handler waits for it before answering
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def on_deliver(self, inbound: Inbound) -> int | None:
+        self.inbound.append(inbound)
+        self.arrived.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        return self.answer
+
+    def on_bind_state(self, event: BindStateChanged) -> None:
+        self.states.append(event)
+
+    @property
+    def handlers(self) -> PoolHandlers:
+        return PoolHandlers(on_deliver=self.on_deliver, on_bind_state=self.on_bind_state)
+
+
+StartSim = Callable[..., Awaitable[Simulator]]
+StartPool = Callable[..., Awaitable[tuple[BindPool, Recorder]]]
+
+
+@pytest.fixture
+async def start_sim() -> AsyncIterator[StartSim]:
+    """`await start_sim(**personality_fields)` → a one-SMSC simulator named "smsc"."""
+    sims: list[Simulator] = []
+
+    async def start(seed: int = 7, **fields: Any) -> Simulator:
+        sim = await start_simulator(
+            SimulatorConfig(smscs=(SmscPersonality("smsc", **fields),), seed=seed)
+        )
+        sims.append(sim)
+        return sim
+
+    yield start
+    for sim in sims:
+        await sim.close()
+
+
+@pytest.fixture
+async def start_pool() -> AsyncIterator[StartPool]:
+    """`await start_pool(sim, **config_fields)` → (a started, bound pool, its Recorder)."""
+    pools: list[BindPool] = []
+
+    async def start(sim: Simulator, bound: bool = True, **fields: Any) -> tuple[BindPool, Recorder]:
+        host, port = sim.address()
+        fields.setdefault("reconnect_min", 0.05)
+        fields.setdefault("reconnect_max", 0.2)
+        config = PoolConfig(
+            name="smsc", host=host, port=port, system_id="gatewayd", password="secret", **fields
+        )
+        recorder = Recorder()
+        pool = BindPool(config, recorder.handlers, rng=random.Random(1))
+        pools.append(pool)
+        await pool.start()
+        if bound:
+            await pool.wait_bound(within=5)
+        return pool, recorder
+
+    yield start
+    for pool in pools:
+        await pool.stop(drain_budget=0.5)
