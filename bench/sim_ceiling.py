@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import resource
 import struct
 import time
 from multiprocessing.connection import Connection
@@ -42,7 +43,13 @@ def serve(pipe: Connection, receipts: bool) -> None:
         sim = await start_simulator(SimulatorConfig(smscs=(personality,), seed=1))
         pipe.send(sim.address())
         await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
-        pipe.send(sim.snapshot())
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        snapshot = sim.snapshot()
+        snapshot["bench"]["user_s"] = after.ru_utime - before.ru_utime
+        snapshot["bench"]["system_s"] = after.ru_stime - before.ru_stime
+        pipe.send(snapshot)
         await sim.close()
 
     asyncio.run(main())
@@ -117,7 +124,13 @@ class Esme(asyncio.Protocol):
 
 
 async def run_client(
-    host: str, port: int, seconds: float, window: int, binds: int, receipts: bool
+    host: str,
+    port: int,
+    seconds: float,
+    window: int,
+    binds: int,
+    receipts: bool,
+    pipe: Connection,
 ) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     esmes: list[Esme] = []
@@ -131,6 +144,7 @@ async def run_client(
     for esme in esmes:
         esme.sending = True
         esme.fill()
+    pipe.send("start")
     start = time.perf_counter()
     r0 = sum(e.resps for e in esmes)
     d0 = sum(e.receipts for e in esmes)
@@ -155,7 +169,9 @@ def main() -> None:
     proc = multiprocessing.Process(target=serve, args=(child, receipts), daemon=True)
     proc.start()
     host, port = parent.recv()
-    figures = asyncio.run(run_client(host, port, args.seconds, args.window, args.binds, receipts))
+    figures = asyncio.run(
+        run_client(host, port, args.seconds, args.window, args.binds, receipts, parent)
+    )
     parent.send("stop")
     snapshot = parent.recv()["bench"]
     proc.join(10)
@@ -169,6 +185,15 @@ def main() -> None:
         f"  simulator: {snapshot['accepted']:,} accepted, "
         f"{snapshot['receipts_acked']:,} receipts acknowledged"
     )
+    count = max(1, figures["submits_per_s"] * args.seconds)
+    user_us = snapshot["user_s"] / count * 1e6
+    system_us = snapshot["system_s"] / count * 1e6
+    print(
+        f"  simulator CPU per submit, its receipt included: {user_us:.1f} µs user "
+        f"+ {system_us:.1f} µs system"
+    )
+    figures["sim_user_us_per_submit"] = round(user_us, 1)
+    figures["sim_system_us_per_submit"] = round(system_us, 1)
     print(json.dumps({**figures, "window": args.window, "binds": args.binds}))
 
 

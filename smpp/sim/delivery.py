@@ -115,6 +115,16 @@ def receipt_text(message_id: str, state: str, submit_date: str, done_date: str, 
     )
 
 
+# Per state, precomputed: the message_state and network_error_code TLV values.
+_STATE_TLVS: Final = {
+    state: (bytes((code,)), bytes((_GSM_NETWORK,)) + NETWORK_ERROR[state].to_bytes(2, "big"))
+    for state, code in MESSAGE_STATE.items()
+}
+_RECEIPTED_MESSAGE_ID: Final = int(Tag.RECEIPTED_MESSAGE_ID)
+_MESSAGE_STATE: Final = int(Tag.MESSAGE_STATE)
+_NETWORK_ERROR_CODE: Final = int(Tag.NETWORK_ERROR_CODE)
+
+
 def receipt_frame(
     submit: SubmitSm,
     message_id: str,
@@ -128,11 +138,12 @@ def receipt_frame(
     """The encoded receipt deliver_sm (sequence number 0) for an accepted `submit`."""
     tlvs: dict[int, bytes] = {}
     if with_tlvs:
-        tlvs[Tag.RECEIPTED_MESSAGE_ID] = message_id.encode("ascii") + b"\0"
-        tlvs[Tag.MESSAGE_STATE] = bytes((MESSAGE_STATE[state],))
-        tlvs[Tag.NETWORK_ERROR_CODE] = bytes((_GSM_NETWORK,)) + NETWORK_ERROR[state].to_bytes(
-            2, "big"
-        )
+        message_state, network_error = _STATE_TLVS[state]
+        tlvs = {
+            _RECEIPTED_MESSAGE_ID: message_id.encode("ascii") + b"\0",
+            _MESSAGE_STATE: message_state,
+            _NETWORK_ERROR_CODE: network_error,
+        }
     text = b""
     if with_text:
         text = receipt_text(message_id, state, submit_date, done_date, snippet(submit)).encode(

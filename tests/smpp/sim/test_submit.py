@@ -146,3 +146,22 @@ async def test_ucs2_text_is_decoded_in_records(start_sim: StartSim, esme: Connec
         )
     )
     assert sim.records().submits[0].text == "Asante sana 🙏"
+
+
+async def test_slots_are_loop_time_tenths(start_sim: StartSim, esme: Connect) -> None:
+    sim = await start_sim()
+    client = await esme(sim)
+    await client.bind()
+    loop = asyncio.get_running_loop()
+    sent_at = []
+    for _ in range(3):
+        sent_at.append(loop.time())
+        await client.submit_one()
+        await asyncio.sleep(0.1)  # pacing is what is under test here
+    rec = sim.records()
+    arrived = [s.at for s in rec.submits]
+    assert all(0 <= a - s < 0.05 for a, s in zip(arrived, sent_at, strict=True))
+    assert sorted(rec.slots) == sorted({int(a * 10) for a in arrived})
+    assert rec.max_slot == 1
+    counts = rec.slot_counts()
+    assert sum(counts) == 3 and len(counts) >= 3
