@@ -117,10 +117,12 @@ class ReceiptPolicy:
     - `duplicates`: share (0..1) of receipts sent twice.
     - `id_format`: the id format inside the receipt (text and receipted_message_id TLV);
       None = the personality's message id format.
-    - `ack_timeout`: a receipt not answered by deliver_sm_resp within this many seconds is
-      sent again (new sequence number) on a receiver bind of the same system_id, up to
-      `max_attempts` sends; receipts wait while no receiver bind is up. Unacked ones are
-      counted in the records.
+    - `ack_timeout`: a deliver_sm (receipt or MO) not answered by deliver_sm_resp within this
+      many seconds is sent again (new sequence number) on a receiver bind of the same
+      system_id; with `max_attempts` None it is kept and resent until acknowledged, else
+      given up after that many sends (counted in `receipts_abandoned`). While no receiver
+      bind is up deliveries wait without using attempts. What is still unacknowledged is
+      `Smsc.unacked` (live) and `SmscRecord.unacked_at_close`.
     - `with_tlvs` / `with_text`: which forms the receipt carries.
     """
 
@@ -131,7 +133,7 @@ class ReceiptPolicy:
     duplicates: float = 0.0
     id_format: IdFormat | None = None
     ack_timeout: float = 10.0
-    max_attempts: int = 5
+    max_attempts: int | None = None
     with_tlvs: bool = True
     with_text: bool = True
 

@@ -150,6 +150,7 @@ class SmscRecord:
     receipts_duplicated: int = 0
     receipts_acked: int = 0
     receipts_abandoned: int = 0
+    unacked_at_close: int = 0
     mo_sent: int = 0
     mo_acked: int = 0
     delivers_nacked: int = 0

@@ -15,12 +15,14 @@ carried its submit and the in-flight count never exceeds 1.
 
 Receipts and MO go to a receiver or transceiver bind of the same system_id (round robin);
 with none bound they wait. A deliver_sm not answered within the receipt `ack_timeout` is
-sent again, up to `max_attempts` sends; if its bind goes away it goes back to the queue.
+sent again (until acknowledged, or up to `max_attempts` sends); if its bind goes away it goes
+back to the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import deque
@@ -153,10 +155,11 @@ class Smsc:
         for conn in list(self.connections):
             conn.drop()
         self._resps.cancel()
-        self._receipts.cancel()
+        never_sent = len(self._receipts.cancel())
         if self._server is not None:
             await self._server.wait_closed()
         await asyncio.sleep(0)  # let connection_lost of the cut connections run
+        self.record.unacked_at_close = self.unacked + never_sent
         for queue in self._waiting.values():
             for item in queue:
                 if item.done is not None and not item.done.done():
@@ -476,8 +479,9 @@ class Smsc:
             item.done.set_result(None)
 
     @property
-    def _max_attempts(self) -> int:
-        return max(1, self.personality.receipts.max_attempts)
+    def _max_attempts(self) -> float:
+        limit = self.personality.receipts.max_attempts
+        return math.inf if limit is None else max(1, limit)
 
     def _schedule_sweep(self) -> None:
         period = max(0.01, min(1.0, self.personality.receipts.ack_timeout / 4))

@@ -181,3 +181,16 @@ async def test_receipt_before_resp_with_tx_and_rx(start_sim: StartSim, esme: Con
     resp = await asyncio.wait_for(pending, 2)
     receipt = parse_receipt(dlr.short_message, dlr.tlvs, dlr.esm_class)
     assert receipt is not None and receipt.message_id == resp.message_id  # type: ignore[attr-defined]
+
+
+async def test_unacked_receipts_are_kept_and_counted_at_close(
+    start_sim: StartSim, esme: Connect
+) -> None:
+    sim = await start_sim(receipts=ReceiptPolicy(delay_max=0.0, ack_timeout=0.03))
+    client = await esme(sim, auto_ack=False)
+    await client.bind()
+    await client.submit_one()
+    await client.wait_delivers(4)  # resent again and again while bound
+    assert sim.records().receipts_abandoned == 0
+    await sim.close()
+    assert sim.records().unacked_at_close == 1
