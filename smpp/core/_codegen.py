@@ -15,9 +15,11 @@ import dataclasses
 import re
 import struct
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from smpp.core.pdu import Pdu
+
+T = TypeVar("T")
 
 
 class Fallback(Exception):
@@ -50,8 +52,10 @@ FAST_ERRORS = (
 """Exceptions after which the codec re-runs the reference path."""
 
 
-def make_builder(cls: type[Pdu]) -> Callable[..., Pdu]:
-    """A constructor taking every field positionally; the result equals ``cls(*fields)``.
+def make_builder(cls: type[T]) -> Callable[..., T]:
+    """A constructor of the frozen, slotted dataclass `cls` taking every field positionally;
+    the result equals ``cls(*fields)`` (no ``__post_init__`` is run: use it only for classes
+    without one).
 
     A frozen dataclass assigns each field through ``object.__setattr__``, which costs about
     ten times a plain slot store; for a 20-field submit_sm that was half the decoding time.
@@ -60,7 +64,7 @@ def make_builder(cls: type[Pdu]) -> Callable[..., Pdu]:
     real class: same slots, same layout, so the ``__class__`` assignment is allowed, and the
     object is an ordinary, frozen instance of `cls` from then on.
     """
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in dataclasses.fields(cast(Any, cls))]
     filler = type(
         f"_{cls.__name__}Filler",
         (cls,),
@@ -73,20 +77,37 @@ def make_builder(cls: type[Pdu]) -> Callable[..., Pdu]:
     return _compile("\n".join(lines), env, "build")
 
 
-def make_encoder(steps: tuple[StepLike, ...], kinds: Mapping[str, Any]) -> Callable[[Pdu], bytes]:
-    """`encode_body(pdu) -> bytes` of the mandatory body (no TLVs).
+def make_encoder(
+    steps: tuple[StepLike, ...],
+    kinds: Mapping[str, Any],
+    header: struct.Struct,
+    command_id: int,
+    default_body: bytes | None,
+    encode_tlvs: Callable[[Mapping[int, bytes]], bytes],
+) -> Callable[[Pdu, int], bytes]:
+    """`encode_pdu(pdu, sequence_number) -> bytes`: the whole PDU, header included.
 
     The body is one ``%`` format over latin-1 text (``%s`` and a NUL per C-octet string,
     ``%c`` per octet) encoded once; an octet over 255 or a non-latin-1 character fails the
     encoding and sends the PDU to the reference path, which names the field.
+    `default_body` (responses only) is the body of an all-default PDU: with a non-zero
+    command_status and no TLVs, such a body is left out, as SMPP 3.4 does.
     """
-    env: dict[str, Any] = {"Fallback": Fallback}
+    env: dict[str, Any] = {
+        "Fallback": Fallback,
+        "pack": header.pack,
+        "CID": command_id,
+        "DEFAULT_BODY": default_body,
+        "encode_tlvs": encode_tlvs,
+    }
     fmt: list[str] = []
     args: list[str] = []
     checks: list[str] = []
+    fetch: list[str] = []
     tail = ""
     for i, step in enumerate(steps):
         if step.kind is kinds["cstr"]:
+            fetch.append(f"    s{i} = pdu.{step.names[0]}")
             fmt.append("%s\0")
             args.append(f"s{i}")
             checks += [f"len(s{i}) >= {step.size}", f"'\\0' in s{i}"]
@@ -94,24 +115,25 @@ def make_encoder(steps: tuple[StepLike, ...], kinds: Mapping[str, Any]) -> Calla
             fmt.append("%c" * len(step.names))
             args += [f"pdu.{n}" for n in step.names]
         else:
+            fetch.append(f"    s{i} = pdu.{step.names[0]}")
             fmt.append("%c")
             args.append(f"len(s{i})")
             checks += [f"s{i}.__class__ is not bytes", f"len(s{i}) > 254"]
             tail = f" + s{i}"
     env["FMT"] = "".join(fmt)
-    lines = ["def encode_body(pdu):"]
-    lines += [
-        f"    s{i} = pdu.{st.names[0]}"
-        for i, st in enumerate(steps)
-        if len(st.names) == 1 and st.kind is not kinds["ints"]
-    ]
+    lines = ["def encode_pdu(pdu, seq):", *fetch]
     if checks:
         lines += [f"    if {' or '.join(checks)}:", "        raise Fallback"]
     if args:
-        lines.append(f"    return (FMT % ({', '.join(args)},)).encode('latin-1'){tail}")
+        lines.append(f"    body = (FMT % ({', '.join(args)},)).encode('latin-1'){tail}")
     else:
-        lines.append("    return b''")
-    return _compile("\n".join(lines), env, "encode_body")
+        lines.append("    body = b''")
+    lines += ["    status = pdu.command_status", "    tlvs = pdu.tlvs", "    if tlvs:"]
+    lines.append("        body += encode_tlvs(tlvs)")
+    if default_body is not None and args:
+        lines += ["    elif status and body == DEFAULT_BODY:", "        body = b''"]
+    lines.append("    return pack(16 + len(body), CID, status, seq) + body")
+    return _compile("\n".join(lines), env, "encode_pdu")
 
 
 def make_decoder(

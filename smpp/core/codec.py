@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -214,7 +214,7 @@ class _Compiled:
     defaults: tuple[Any, ...]
     is_response: bool
     build: Callable[..., Pdu]
-    encode_body: Callable[[Pdu], bytes]
+    encode_pdu: Callable[[Pdu, int], bytes]
     decode_body: Callable[[bytes, int, int, int], Pdu]
 
 
@@ -226,20 +226,29 @@ def _compile(cls: type[Pdu], steps: tuple[Step, ...]) -> _Compiled:
     fields = cls.__dataclass_fields__
     defaults = tuple(fields[n].default for n in names)
     getter = (lambda pdu: tuple(getattr(pdu, n) for n in names)) if names else (lambda pdu: ())
-    prepared = tuple((s.kind, s.size, len(s.names), s.status, s.packer) for s in steps)
     build = make_builder(cls)
-    return _Compiled(
+    reference = _Compiled(
         cls=cls,
         command_id=cls.command_id,
-        steps=prepared,
+        steps=tuple((s.kind, s.size, len(s.names), s.status, s.packer) for s in steps),
         names=names,
         getter=getter,
         defaults=defaults,
         is_response=bool(cls.command_id & RESPONSE_BIT),
         build=build,
-        encode_body=make_encoder(steps, _KINDS),
+        encode_pdu=_not_compiled,
+        decode_body=_not_compiled,
+    )
+    default_body = _encode_body(reference, defaults) if reference.is_response else None
+    return replace(
+        reference,
+        encode_pdu=make_encoder(steps, _KINDS, HEADER, cls.command_id, default_body, _encode_tlvs),
         decode_body=make_decoder(steps, _KINDS, build, _decode_tlvs, EMPTY_TLVS, cls.command_id),
     )
+
+
+def _not_compiled(*args: Any) -> Any:
+    raise NotImplementedError("layout not compiled yet")
 
 
 _CSTR, _INTS, _SM = Kind.CSTR, Kind.INTS, Kind.SHORT_MESSAGE
@@ -254,18 +263,24 @@ def encode(pdu: Pdu, sequence_number: int | None = None) -> bytes:
     Raises PduEncodeError naming the field that cannot be carried.
     """
     seq = pdu.sequence_number if sequence_number is None else sequence_number
-    c = _BY_CLASS.get(type(pdu))
+    c = _BY_CLASS.get(pdu.__class__)
     if c is None:
         return _encode_unknown(pdu, seq)
+    try:
+        return c.encode_pdu(pdu, seq)
+    except FAST_ERRORS:
+        return _encode_reference(c, pdu, seq)
+
+
+def _encode_reference(c: _Compiled, pdu: Pdu, seq: int) -> bytes:
+    """The reference encoder: same result as the compiled one, with precise errors."""
     status = pdu.command_status
     tlvs = pdu.tlvs
-    if status and c.is_response and not tlvs and c.getter(pdu) == c.defaults:
+    values = c.getter(pdu)
+    if status and c.is_response and not tlvs and values == c.defaults:
         body = b""
     else:
-        try:
-            body = c.encode_body(pdu)
-        except FAST_ERRORS:
-            body = _encode_body(c, c.getter(pdu))
+        body = _encode_body(c, values)
         if tlvs:
             body += _encode_tlvs(tlvs)
     try:

@@ -80,6 +80,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
+from smpp.core._codegen import make_builder
 from smpp.core.codec import (
     DEFAULT_MAX_PDU_SIZE,
     MAX_SEQUENCE,
@@ -225,6 +226,8 @@ _BOUND = frozenset({SessionState.BOUND_TX, SessionState.BOUND_RX, SessionState.B
 _CAN_SUBMIT = frozenset({SessionState.BOUND_TX, SessionState.BOUND_TRX})
 _CAN_RECEIVE = frozenset({SessionState.BOUND_RX, SessionState.BOUND_TRX, SessionState.UNBINDING})
 _SUBMITTABLE = (SubmitSm, DataSm, QuerySm)
+_OK, _THROTTLE = StatusClass.OK, StatusClass.THROTTLE
+_submit_response = make_builder(SubmitResponse)  # the hot event, built without __setattr__
 _INF = float("inf")
 
 
@@ -256,6 +259,8 @@ class EsmeSession:
             bucket = TokenBucket(config.tps, config.burst)
         self._bucket = bucket
         self._state = SessionState.OPEN
+        self._bound = False  # state in _BOUND, kept as a flag: Enum hashing is slow
+        self._submitting = False  # state in _CAN_SUBMIT
         self._framer = Framer(config.max_pdu_size)
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
@@ -289,7 +294,7 @@ class EsmeSession:
     @property
     def is_bound(self) -> bool:
         """Bound in any mode (and not unbinding)."""
-        return self._state in _BOUND
+        return self._bound
 
     @property
     def closed(self) -> bool:
@@ -319,7 +324,7 @@ class EsmeSession:
 
     def can_submit(self, now: float) -> bool:
         """True when `submit` would succeed at `now` (bound, room, no pause, a token)."""
-        if self._state not in _CAN_SUBMIT or self._window.full or self._backoff.active(now):
+        if not self._submitting or self._window.full or self._backoff.active(now):
             return False
         bucket = self._bucket
         return bucket is None or bucket.next_available(now) <= now
@@ -327,7 +332,7 @@ class EsmeSession:
     def next_submit_time(self, now: float) -> float | None:
         """The earliest time >= now a submit could pass; None while not bound as transmitter
         or the window is full (then wait for the next event)."""
-        if self._state not in _CAN_SUBMIT or self._window.full:
+        if not self._submitting or self._window.full:
             return None
         at = max(now, self._backoff.until)
         if self._bucket is not None:
@@ -360,7 +365,7 @@ class EsmeSession:
             t = min(t, self._bind_deadline)
         elif state is SessionState.UNBINDING:
             t = min(t, self._unbind_deadline)
-        if state in _BOUND:
+        if self._bound:
             enquire = self._enquire_deadline
             if enquire is None:
                 enquire = self._last_received + self.config.enquire_link_interval
@@ -388,13 +393,13 @@ class EsmeSession:
         seq = self._allocate()
         self._out.append(encode(pdu, seq))
         self._control[seq] = _Control.BIND
-        self._state = SessionState.BINDING
+        self._set_state(SessionState.BINDING)
         self._bind_deadline = now + c.bind_timeout
         self._last_received = now
 
     def submit(self, pdu: SubmitSm | DataSm | QuerySm, ref: object, now: float) -> int:
         """Number, queue and track `pdu`; returns its sequence number (see module doc)."""
-        if self._state not in _CAN_SUBMIT:
+        if not self._submitting:
             raise NotBound(f"submit in state {self._state.value}")
         window = self._window
         if len(window) >= window.size:
@@ -426,11 +431,11 @@ class EsmeSession:
     def unbind(self, now: float) -> None:
         """Start a polite close (see module doc)."""
         state = self._state
-        if state in _BOUND:
+        if self._bound:
             seq = self._allocate()
             self._out.append(encode(Unbind(), seq))
             self._control[seq] = _Control.UNBIND
-            self._state = SessionState.UNBINDING
+            self._set_state(SessionState.UNBINDING)
             self._unbind_deadline = now + self.config.unbind_timeout
         elif state is SessionState.OPEN or state is SessionState.BINDING:
             self._close(CloseReason.UNBOUND)
@@ -466,10 +471,15 @@ class EsmeSession:
         if not self._pause_reported and now >= self._backoff.until:
             self._pause_reported = True
             self._events.append(ThrottleLifted(self._backoff.until))
-        if state in _BOUND:
+        if self._bound:
             self._check_link(now)
 
     # --- internals: output ------------------------------------------------------------------
+
+    def _set_state(self, state: SessionState) -> None:
+        self._state = state
+        self._bound = state in _BOUND
+        self._submitting = state in _CAN_SUBMIT
 
     def _send(self, pdu: Pdu) -> None:
         self._out.append(encode(pdu))
@@ -605,7 +615,7 @@ class EsmeSession:
         seq = pdu.sequence_number
         entry = self._window.pop(seq)
         status = pdu.command_status
-        cls = status_class(status, self._overrides)
+        cls = _OK if status == 0 else status_class(status, self._overrides)
         message_id: str = getattr(pdu, "message_id", "")
         if entry is None:
             ref = self._late.pop(seq, _MISSING)
@@ -614,9 +624,9 @@ class EsmeSession:
             else:
                 self._events.append(LateResponse(ref, seq, status, cls, message_id, pdu))
             return
-        if cls is StatusClass.THROTTLE:
+        if cls is _THROTTLE:
             self._throttle(now)
-        self._events.append(SubmitResponse(entry[0], seq, status, cls, message_id, pdu))
+        self._events.append(_submit_response(entry[0], seq, status, cls, message_id, pdu))
 
     def _throttle(self, now: float) -> None:
         self._backoff.trip(now)
@@ -647,7 +657,7 @@ class EsmeSession:
             self._bind_failed(pdu.command_status, timed_out=False)
             return
         mode = self.config.bind_mode
-        self._state = _BOUND_STATE[mode]
+        self._set_state(_BOUND_STATE[mode])
         try:
             version = read_int(pdu.tlvs, Tag.SC_INTERFACE_VERSION)
         except TlvValueError:
@@ -706,7 +716,7 @@ class EsmeSession:
     def _close(self, reason: CloseReason) -> None:
         if self._state is SessionState.CLOSED:
             return
-        self._state = SessionState.CLOSED
+        self._set_state(SessionState.CLOSED)
         in_flight = tuple(ref for _, ref in self._window.drain())
         self._control.clear()
         self._delivers.clear()
