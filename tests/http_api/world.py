@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
@@ -19,6 +20,7 @@ from gatewayd.service.auth import AuthService, ScryptParams, SigningKeys, hash_s
 from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.messaging import MessagingService
 from gatewayd.service.model import CampaignType, LedgerKind, SenderType
+from gatewayd.service.ports import Store
 from http_api import ApiDeps, ApiSettings, BindState, Readiness, create_app
 from routing import Operator, PrefixTable, PrefixTableHolder
 from tests.fakes.memory_store import MemoryStore
@@ -70,7 +72,7 @@ class Clock:
 
 @dataclass
 class World:
-    store: MemoryStore
+    store: Any  # MemoryStore, or a SQL store in the backend checks
     clock: Clock
     prefixes: PrefixTableHolder
     messaging: MessagingService
@@ -101,9 +103,13 @@ class World:
 
 
 async def build_world(
-    *, keys: SigningKeys | None = None, callback_policy: CallbackPolicy | None = None
+    *,
+    keys: SigningKeys | None = None,
+    callback_policy: CallbackPolicy | None = None,
+    store: Store | None = None,
 ) -> World:
-    store = MemoryStore()
+    """The populated world over `store` (a fresh MemoryStore by default; migrated already)."""
+    store = store or MemoryStore()
     clock = Clock()
     holder = PrefixTableHolder(PREFIXES)
     for account in ("acc-a", "acc-b"):
