@@ -1,11 +1,424 @@
-"""Composition root: load config, build every part, run, stop.
+"""Composition root: settings → store → recovery → HTTP → workers → binds; and the way back.
 
-Filled in as the parts land; today it only names the version.
+`run(settings)` is `gatewayd run`: it builds a `Daemon`, reports READY=1 once the API listens
+and the workers run (binds come up in the background: an SMSC outage must not fail the unit),
+waits for SIGTERM/SIGINT (or the `shutdown_trigger` tests hand in), then stops in the order
+that keeps every message accounted for:
+
+    STOPPING=1 → intake closed (HTTP stops) → dispatchers stop claiming → windows drain for up
+    to [shutdown] drain_timeout → binds unbind (unbind_timeout) → what is still unanswered
+    stays SUBMITTING and is "in doubt" at the next start → workers stop → store closed → 0.
+
+SIGHUP reloads the prefix table (the reference is swapped: sends in progress finish with the
+old one) and the `[[smsc]]` tables: binds whose settings did not change stay up, changed or
+removed ones are drained and stopped, new ones started.
+
+`demo` and `sim` live in `gatewayd.demo`; they are re-exported here for the command line.
 """
 
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from config.loader import default_config_path, load_settings
+from config.settings import Settings, SmscSettings
 from gatewayd import __version__
+from gatewayd.lifecycle import Lifecycle
+from gatewayd.links import SmscLink, start_link
+from gatewayd.logs import get_logger
+from gatewayd.metrics import DaemonMetrics
+from gatewayd.service.auth import AuthService, SigningKeys
+from gatewayd.service.callback_policy import CallbackPolicy
+from gatewayd.service.messaging import MessagingService
+from gatewayd.service.model import InDoubtPolicy, Message, RefundPolicy, SenderType
+from gatewayd.service.ports import Store
+from gatewayd.store import open_store
+from gatewayd.workers.dispatcher import SmscProfile
+from gatewayd.workers.receipts import ReceiptSource
+from gatewayd.workers.sweeper import Sweeper
+from http_api import ApiDeps, ApiSettings, BindState, Readiness, create_app
+from http_api.server import ApiServer, start_server
+from routing import PrefixTable, PrefixTableHolder
+from smpp.aio import BindMode, PoolConfig
+from smpp.core.msgid import MessageIdFormat
+from smpp.core.text import LongMessageMethod
+
+log = get_logger("gatewayd.main")
+
+ShutdownTrigger = Callable[[], Awaitable[object]]
+SAMPLE_PERIOD = 1.0  # seconds between queue-depth / bind gauges refreshes
 
 
 def version() -> str:
     """The running version, for `gatewayd --version` and the logs."""
     return __version__
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- building -------------------------------------------------------------------------------
+
+
+def load_prefixes(settings: Settings) -> PrefixTable:
+    """The prefix table named by [routing] prefixes_file."""
+    return PrefixTable.from_toml(settings.routing.prefixes_file.read_text(encoding="utf-8"))
+
+
+def signing_keys(settings: Settings) -> SigningKeys:
+    """[auth] signing keys; without any, a random key for this run only (tokens die with it)."""
+    kid = settings.auth.current_kid
+    if kid is None:
+        log.warning("auth_ephemeral_key", reason="no [auth] signing_keys: tokens end at restart")
+        return SigningKeys("ephemeral", {"ephemeral": secrets.token_bytes(32)})
+    return SigningKeys(kid, settings.auth.verification_keys())
+
+
+def long_method_for(smscs: Sequence[SmscSettings]) -> LongMessageMethod:
+    """The method parts are counted with at accept time: the SMSCs' own when they agree on a
+    UDH or SAR method, else 8-bit UDH (the dispatcher falls back to it when counts differ)."""
+    methods = {s.long_message for s in smscs if s.enabled} - {"payload"}
+    return LongMessageMethod(methods.pop()) if len(methods) == 1 else LongMessageMethod.UDH8
+
+
+def link_parts(smsc: SmscSettings) -> tuple[PoolConfig, SmscProfile, ReceiptSource]:
+    """One [[smsc]] table as the pool's, the dispatcher's and the receipt handler's values."""
+    id_format = MessageIdFormat(smsc.id_format)
+    config = PoolConfig(
+        name=smsc.name,
+        host=smsc.host,
+        port=smsc.port,
+        system_id=smsc.system_id,
+        password=smsc.password.get_secret_value(),
+        system_type=smsc.system_type,
+        bind_mode=BindMode(smsc.bind_mode),
+        binds=smsc.binds,
+        window=smsc.window,
+        tps=smsc.tps,
+        id_format=id_format,
+        enquire_link_interval=smsc.enquire_link_interval,
+        response_timeout=smsc.response_timeout,
+        bind_timeout=smsc.bind_timeout,
+        reconnect_min=smsc.reconnect_min,
+        reconnect_max=smsc.reconnect_max,
+        addr_ton=smsc.addr_ton,
+        addr_npi=smsc.addr_npi,
+        address_range=smsc.address_range,
+        max_pdu_size=smsc.max_pdu_size,
+    )
+    profile = SmscProfile(
+        name=smsc.name,
+        operator=smsc.operator,
+        id_format=id_format,
+        long_message=LongMessageMethod(smsc.long_message),
+        ton_npi={kind: smsc.source_ton_npi(kind.value) for kind in SenderType},
+        dest_ton=smsc.dest_ton,
+        dest_npi=smsc.dest_npi,
+        registered_delivery=smsc.registered_delivery,
+    )
+    return config, profile, ReceiptSource(smsc.name, smsc.operator, id_format)
+
+
+@dataclass
+class Daemon:
+    """Everything one run of the daemon holds; `start()` then `stop()`."""
+
+    settings: Settings
+    config_path: Path | None = None
+    clock: Callable[[], datetime] = utc_now
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    store: Store | None = None
+    server: ApiServer | None = None
+    links: dict[str, SmscLink] = field(default_factory=dict)
+    in_doubt: int = 0
+    accepting: bool = False
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _queue_depth: int = 0
+
+    def __post_init__(self) -> None:
+        self.metrics = DaemonMetrics(self.registry)
+        self.prefixes = PrefixTableHolder(load_prefixes(self.settings))
+        self.sweeper: Sweeper | None = None
+        self.callbacks: Any = None
+
+    # -- start ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Store → recovery → HTTP → workers; binds connect in the background."""
+        self.store = await self._open_store()
+        await self._recover(self.store)
+        messaging = self._messaging(self.store)
+        self.accepting = True
+        self.server = await self._serve(self.store, messaging)
+        log.info(
+            "http_listening", url=self.server.url, host=self.server.host, port=self.server.port
+        )
+        for smsc in self.settings.smsc:
+            if smsc.enabled:
+                await self._start_link(smsc)
+        self._start_workers(self.store)
+
+    async def _open_store(self) -> Store:
+        url = self.settings.store_url
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///") :].split("?", 1)[0]).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        store = await open_store(url, refund_policy=RefundPolicy(self.settings.store.refund_policy))
+        applied = await store.migrate()
+        log.info("store_open", backend=url.partition(":")[0], migrations_applied=applied)
+        return store
+
+    async def _recover(self, store: Store) -> None:
+        policy = InDoubtPolicy(self.settings.store.in_doubt_policy)
+        found = await store.recover_in_doubt(self.clock(), policy)
+        self.in_doubt = len(found)
+        if found:
+            self.metrics.in_doubt.labels(policy.value).inc(len(found))
+        for message in found:
+            log.warning(
+                "message_in_doubt",
+                message_id=message.id,
+                policy=policy.value,
+                in_doubt=message.in_doubt,
+                status=message.status.value,
+            )
+        log.info("recovery_done", in_doubt=len(found), policy=policy.value)
+
+    def _messaging(self, store: Store) -> MessagingService:
+        cb = self.settings.callbacks
+        policy = CallbackPolicy.from_flags(
+            allow_loopback=cb.allow_loopback_targets, allow_private=cb.allow_private_targets
+        )
+        return MessagingService(
+            store=store,
+            prefixes=self.prefixes,
+            callback_policy=policy,
+            long_method=long_method_for(self.settings.smsc),
+            after_accept=self._kick,
+        )
+
+    async def _serve(self, store: Store, messaging: MessagingService) -> ApiServer:
+        http = self.settings.http
+        auth = AuthService(
+            store=store,
+            keys=signing_keys(self.settings),
+            token_ttl=self.settings.auth.token_ttl,
+            offload=asyncio.to_thread,
+        )
+        deps = ApiDeps(
+            messaging=messaging,
+            auth=auth,
+            idempotency=store,
+            readiness=self._readiness,
+            registry=self.registry,
+            settings=ApiSettings(
+                rate_limit_per_minute=http.rate_limit_per_minute,
+                max_body_bytes=http.max_body_bytes,
+                max_queue_depth=http.max_queue_depth,
+            ),
+            queue_depth=lambda: self._queue_depth,
+            clock=self.clock,
+        )
+        return await start_server(create_app(deps), http.host, http.port)
+
+    async def _start_link(self, smsc: SmscSettings) -> None:
+        assert self.store is not None
+        config, profile, source = link_parts(smsc)
+        self.links[smsc.name] = await start_link(
+            smsc, config, profile, source, self.store, self.metrics, self.clock
+        )
+
+    def _start_workers(self, store: Store) -> None:
+        loop = asyncio.get_running_loop()
+        self.sweeper = Sweeper(store, self.clock)
+        self._tasks.append(loop.create_task(self.sweeper.run(), name="sweeper"))
+        self._tasks.append(loop.create_task(self._sample(), name="sampler"))
+        self.callbacks = _start_callbacks(self.settings, store, self.metrics, self.clock)
+        if self.callbacks is not None:
+            self._tasks.append(loop.create_task(self.callbacks.run(), name="callbacks"))
+
+    def _kick(self, message: Message) -> None:
+        for link in self.links.values():
+            if link.operator == message.operator:
+                link.dispatcher.kick()
+
+    # -- observing --------------------------------------------------------------------------
+
+    async def _readiness(self) -> Readiness:
+        store_ok = True
+        try:
+            assert self.store is not None
+            await self.store.ping()
+        except Exception:
+            store_ok = False
+        binds = [
+            BindState(bind_id, link.operator, state)
+            for link in self.links.values()
+            for bind_id, state in link.bind_states().items()
+        ]
+        return Readiness(store_ok=store_ok, binds=binds, accepting=self.accepting)
+
+    def status_line(self) -> str:
+        """For STATUS=: binds up per SMSC and the queue."""
+        parts = [
+            f"{name} {link.bound_count()}/{link.bind_total()}" for name, link in self.links.items()
+        ]
+        binds = ", ".join(parts) if parts else "no SMSC configured"
+        return f"binds: {binds}; queued: {self._queue_depth}"
+
+    async def _sample(self) -> None:
+        """Refresh the gauges (and the API's cheap queue-depth reading) every second."""
+        assert self.store is not None
+        operators = sorted({s.operator for s in self.settings.smsc})
+        while True:
+            try:
+                total = 0
+                for operator in operators:
+                    depth = await self.store.queue_depth(operator)
+                    self.metrics.queue_depth.labels(operator).set(depth)
+                    total += depth
+                self._queue_depth = total if operators else await self.store.queue_depth()
+                self.metrics.callback_backlog.set(await self.store.callback_backlog())
+                for link in self.links.values():
+                    link.sample(self.metrics)
+            except Exception:
+                log.exception("sample_failed")
+            await asyncio.sleep(SAMPLE_PERIOD)
+
+    # -- reload -----------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """SIGHUP: the prefix table and the [[smsc]] tables from the config file again."""
+        path = self.config_path or default_config_path()
+        fresh = load_settings(path) if path is not None else self.settings
+        table = load_prefixes(fresh)
+        self.prefixes.replace(table)
+        log.info("prefixes_reloaded", version=table.version, prefixes=len(table))
+        await self._reload_links(fresh.smsc)
+        self.settings = fresh
+
+    async def _reload_links(self, wanted: Sequence[SmscSettings]) -> None:
+        by_name = {s.name: s for s in wanted if s.enabled}
+        for name, link in list(self.links.items()):
+            if by_name.get(name) != link.key:
+                log.info("smsc_reload_stop", smsc=name)
+                await link.stop(
+                    self.settings.shutdown.drain_timeout, self.settings.shutdown.unbind_timeout
+                )
+                del self.links[name]
+        for name, smsc in by_name.items():
+            if name not in self.links:
+                log.info("smsc_reload_start", smsc=name)
+                await self._start_link(smsc)
+            else:
+                log.info("smsc_unchanged", smsc=name)
+
+    # -- stop -------------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Intake → dispatching → drain → unbind → workers → store, each bounded."""
+        budget = self.settings.shutdown
+        self.accepting = False
+        if self.server is not None:
+            await self.server.stop()
+            log.info("http_stopped")
+        for link in self.links.values():
+            link.dispatcher.stop_claiming()
+        await asyncio.gather(
+            *(
+                link.stop(budget.drain_timeout, budget.unbind_timeout)
+                for link in self.links.values()
+            )
+        )
+        if self.sweeper is not None:
+            self.sweeper.stop()
+        if self.callbacks is not None:
+            await self.callbacks.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.store is not None:
+            await self.store.close()
+            log.info("store_closed")
+
+
+def _start_callbacks(settings: Settings, store: Store, metrics: DaemonMetrics, clock: Any) -> Any:
+    """The callback sender, when this build has one."""
+    del settings, store, metrics, clock
+    return None
+
+
+# -- entry points ---------------------------------------------------------------------------
+
+
+async def run(
+    settings: Settings,
+    *,
+    shutdown_trigger: ShutdownTrigger | None = None,
+    config_path: Path | None = None,
+    started: Callable[[Daemon], Awaitable[None] | None] | None = None,
+) -> int:
+    """`gatewayd run`: serve until SIGTERM/SIGINT (or `shutdown_trigger()` returns); 0 on a
+    clean stop. `started` is told of the running daemon (tests read its address)."""
+    daemon = Daemon(settings, config_path=config_path)
+    install = shutdown_trigger is None
+    async with Lifecycle(on_reload=daemon.reload, install_signals=install) as life:
+        try:
+            await daemon.start()
+        except BaseException:
+            await daemon.stop()
+            raise
+        life.ready(daemon.status_line())
+        log.info("ready", version=version(), in_doubt=daemon.in_doubt)
+        if started is not None:
+            pending = started(daemon)
+            if pending is not None:
+                await pending
+        status = asyncio.get_running_loop().create_task(_report_status(daemon, life))
+        try:
+            await (shutdown_trigger() if shutdown_trigger is not None else life.wait_for_shutdown())
+        finally:
+            status.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await status
+            life.stopping("draining")
+            log.info("stopping")
+            await daemon.stop()
+    log.info("stopped")
+    return 0
+
+
+async def _report_status(daemon: Daemon, life: Lifecycle) -> None:
+    """STATUS= whenever the bind summary changes (checked every second)."""
+    last = ""
+    while True:
+        line = daemon.status_line()
+        if line != last:
+            life.status(line)
+            last = line
+        await asyncio.sleep(SAMPLE_PERIOD)
+
+
+def demo(settings: Settings, *, state_dir: Path | None = None, port: int | None = None) -> Any:
+    """`gatewayd demo`: see `gatewayd.demo`."""
+    from gatewayd import demo as demo_module  # noqa: PLC0415 (only the demo needs the simulator)
+
+    return demo_module.demo(settings, state_dir=state_dir, port=port)
+
+
+def sim(settings: Settings) -> Any:
+    """`gatewayd sim`: see `gatewayd.demo`."""
+    from gatewayd import demo as demo_module  # noqa: PLC0415
+
+    return demo_module.sim(settings)

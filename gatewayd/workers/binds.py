@@ -9,7 +9,7 @@ pool owns windows, pacing, throttle back-off and reconnects; it answers each sub
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
@@ -68,10 +68,10 @@ class SubmitPool(Protocol):
         """Return once `capacity()` > 0 (at once when a bind is up)."""
         ...
 
-    async def submit(self, request: SubmitRequest) -> SubmitResult:
-        """Send one submit_sm (waiting for window and pacing) and report how it ended.
-
-        Never raises for SMSC or network trouble: that is what the outcome is for."""
+    async def submit(self, parts: Sequence[SubmitRequest]) -> Sequence[SubmitResult]:
+        """Send the parts of one message, strictly in order (waiting for window and pacing),
+        and report how each ended: one result per part. After a part that was not ACCEPTED
+        the later ones are NOT_SENT. Never raises for SMSC or network trouble."""
         ...
 
 

@@ -206,11 +206,16 @@ class Dispatcher:
             return
         source = await self._source(message)
         by_index = {p.seq: p for p in plan.parts}
-        for part in sorted(message.part_list, key=lambda p: p.index):
-            if part.status is not PartStatus.SUBMITTING:
-                continue
-            request = self._request(message, source, plan, by_index[part.index])
-            result = await self._pool.submit(request)
+        parts = [
+            p
+            for p in sorted(message.part_list, key=lambda p: p.index)
+            if p.status is PartStatus.SUBMITTING
+        ]
+        if not parts:
+            return
+        requests = [self._request(message, source, plan, by_index[p.index]) for p in parts]
+        results = await self._pool.submit(requests)
+        for part, result in zip(parts, results, strict=False):
             self._metrics.submits.labels(self.profile.name, result.outcome.value).inc()
             if not await self._record(message, part, result):
                 return

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
@@ -45,7 +46,7 @@ DESC_DELIVERED = "Message delivered to handset"
 MAX_PENDING_MO = 1000  # long MO messages being reassembled, at most (oldest dropped)
 
 
-class ReceiptStore(MessageStore, InboundStore):
+class ReceiptStore(MessageStore, InboundStore, Protocol):
     """The two ports the handler writes through."""
 
 
@@ -67,8 +68,11 @@ class ReceiptHandler:
         source: ReceiptSource,
         metrics: DaemonMetrics,
         clock: Clock,
+        *,
+        on_change: Callable[[Message], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_change = on_change  # told of a message a receipt moved (wakes the callbacks)
         self.source = source
         self._metrics = metrics
         self._clock = clock
@@ -76,15 +80,21 @@ class ReceiptHandler:
 
     async def handle(self, pdu: DeliverPdu) -> None:
         """Store what the deliver_sm carries; returns only once it is durable."""
-        receipt = parse_receipt(pdu.short_message, pdu.tlvs, pdu.esm_class)
+        await self.handle_parsed(pdu, parse_receipt(pdu.short_message, pdu.tlvs, pdu.esm_class))
+
+    async def handle_parsed(
+        self, pdu: DeliverPdu, receipt: Receipt | None, key: str | None = None
+    ) -> None:
+        """As `handle`, for a deliver_sm the pool already read: `receipt` is its parsed
+        receipt (None for MO) and `key` its id normalised per the SMSC's format."""
         if receipt is not None:
-            await self._receipt(receipt)
+            await self._receipt(receipt, key)
         else:
             await self._mo(pdu)
 
     # -- receipts ---------------------------------------------------------------------------
 
-    async def _receipt(self, receipt: Receipt) -> None:
+    async def _receipt(self, receipt: Receipt, key: str | None) -> None:
         smsc = self.source.smsc
         status = _status_of(receipt)
         if status is None:
@@ -92,16 +102,21 @@ class ReceiptHandler:
             self._metrics.receipts.labels(smsc, "none", label).inc()
             log.info("receipt_ignored", smsc=smsc, smsc_message_id=receipt.message_id, why=label)
             return
-        try:
-            key = normalise_message_id(receipt.message_id, self.source.id_format, from_receipt=True)
-        except ValueError:
-            self._metrics.receipts.labels(smsc, status.value, "unreadable").inc()
-            return
+        if key is None:
+            try:
+                key = normalise_message_id(
+                    receipt.message_id, self.source.id_format, from_receipt=True
+                )
+            except ValueError:
+                self._metrics.receipts.labels(smsc, status.value, "unreadable").inc()
+                return
         now = self._clock()
         result = await self._store.record_receipt(smsc, key, status, _description(receipt), now)
         self._metrics.receipts.labels(smsc, status.value, result.outcome.value).inc()
         if result.outcome is ReceiptOutcome.APPLIED and result.message_changed:
             self._observe_lag(result.message, now)
+            if self._on_change is not None and result.message is not None:
+                self._on_change(result.message)
         log.debug(
             "receipt_recorded",
             smsc=smsc,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from gatewayd.logs import get_logger
 from gatewayd.service.ports import IdempotencyStore, MessageStore
@@ -19,7 +20,7 @@ log = get_logger("gatewayd.sweeper")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-class SweepStore(MessageStore, IdempotencyStore):
+class SweepStore(MessageStore, IdempotencyStore, Protocol):
     """The ports the sweeper uses."""
 
 

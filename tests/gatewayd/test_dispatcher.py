@@ -177,7 +177,7 @@ async def test_unanswered_while_stopping_stays_submitting() -> None:
     dispatcher = Dispatcher(b.store, pool, PROFILE, b.metrics, b.clock.now, tuning=FAST)
     task = asyncio.create_task(dispatcher.run())
     async with asyncio.timeout(2):
-        while not pool.requests:
+        while not pool.in_flight:
             await asyncio.sleep(0.005)
     dispatcher.stop_claiming()
     await task

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -56,16 +56,22 @@ class FakePool:
         self.bound = True
         self._bound_event.set()
 
-    async def submit(self, request: SubmitRequest) -> SubmitResult:
-        self.requests.append(request)
-        self.in_flight += 1
+    async def submit(self, parts: Sequence[SubmitRequest]) -> list[SubmitResult]:
+        self.in_flight += len(parts)
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if self.gate is not None:
                 await self.gate.wait()
-            return self.responder(request, next(self._counter))
+            results: list[SubmitResult] = []
+            for request in parts:
+                if results and results[-1].outcome is not SubmitOutcome.ACCEPTED:
+                    results.append(SubmitResult(SubmitOutcome.NOT_SENT, reason="earlier part"))
+                    continue
+                self.requests.append(request)
+                results.append(self.responder(request, next(self._counter)))
+            return results
         finally:
-            self.in_flight -= 1
+            self.in_flight -= len(parts)
 
 
 @dataclass
