@@ -21,7 +21,7 @@ from typing import Final
 
 from smpp.core.codec import encode
 from smpp.core.pdu import DeliverSm, SubmitSm
-from smpp.core.text import concat_info, decode_short_message
+from smpp.core.text import concat_info, decode_short_message, message_octets
 from smpp.core.tlv import Tag
 
 ESM_CLASS_RECEIPT: Final = 0x04
@@ -98,10 +98,11 @@ class DateCache:
 def snippet(pdu: SubmitSm) -> str:
     """The first 20 characters of the submitted text, as receipts quote it (ASCII only)."""
     sm = pdu.short_message
-    if pdu.data_coding == 0 and not pdu.esm_class & 0x40:
+    if sm and pdu.data_coding == 0 and not pdu.esm_class & 0x40:
         return sm[:_SNIPPET].translate(_ASCII_ONLY).decode("ascii")
+    octets = message_octets(sm, pdu.tlvs)
     info = concat_info(sm, pdu.esm_class, pdu.tlvs)
-    body = info.body if info is not None else sm
+    body = info.body if info is not None else octets
     text = decode_short_message(pdu.data_coding, body).text or ""
     return text[:_SNIPPET].encode("ascii", "replace").decode("ascii")
 

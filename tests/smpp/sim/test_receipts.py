@@ -6,10 +6,12 @@ import asyncio
 from types import MappingProxyType
 
 from smpp.core.msgid import MessageIdFormat, same_message_id
-from smpp.core.pdu import DeliverSm, DeliverSmResp, EnquireLink
+from smpp.core.pdu import DeliverSm, DeliverSmResp, EnquireLink, SubmitSm
 from smpp.core.receipt import MessageState, parse_receipt
+from smpp.core.text import LongMessageMethod, plan_message
 from smpp.core.tlv import Tag
 from smpp.sim.config import IdFormat, Latency, ReceiptPolicy
+from smpp.sim.delivery import snippet
 from tests.smpp.sim.conftest import Connect, StartSim
 
 
@@ -194,3 +196,15 @@ async def test_unacked_receipts_are_kept_and_counted_at_close(
     assert sim.records().receipts_abandoned == 0
     await sim.close()
     assert sim.records().unacked_at_close == 1
+
+
+def test_receipt_snippet_from_any_coding() -> None:
+    assert (
+        snippet(SubmitSm(short_message=b"Hello \x00 world, this is long")) == "Hello ? world, this "
+    )
+    (ucs2,) = plan_message("Habari 🙂 yako", LongMessageMethod.UDH8).parts
+    assert snippet(SubmitSm(data_coding=8, short_message=ucs2.short_message)) == "Habari ? yako"
+    payload = SubmitSm(tlvs={0x0424: b"Sent as message payload"})
+    assert snippet(payload) == "Sent as message payl"
+    first = plan_message("x" * 200, LongMessageMethod.UDH8, 1).parts[0]
+    assert snippet(SubmitSm(esm_class=0x40, short_message=first.short_message)) == "x" * 20
