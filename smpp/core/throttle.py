@@ -34,28 +34,33 @@ class TokenBucket:
         self._tokens = float(burst)
         self._last: float | None = None
 
-    def _refill(self, now: float) -> float:
+    def _tokens_at(self, now: float) -> float:
+        """Tokens at `now`, without changing anything (a `now` before the last take earns
+        nothing: the clock never runs backwards for the bucket)."""
         last = self._last
-        if last is None or now > last:
-            if last is not None:
-                self._tokens = min(self.burst, self._tokens + (now - last) * self.rate)
-            self._last = now
-        return self._tokens
+        if last is None or now <= last:
+            return self._tokens
+        return min(self.burst, self._tokens + (now - last) * self.rate)
 
     def take(self, now: float) -> bool:
         """Take one token if there is one; False (and nothing taken) otherwise."""
-        if self._refill(now) >= 1.0 - _EPSILON:
-            self._tokens -= 1.0
+        tokens = self._tokens_at(now)
+        if self._last is None or now > self._last:
+            self._last = now
+        self._tokens = tokens
+        if tokens >= 1.0 - _EPSILON:
+            self._tokens = tokens - 1.0
             return True
         return False
 
     def available(self, now: float) -> float:
-        """Tokens available at `now` (may be fractional)."""
-        return self._refill(now)
+        """Tokens available at `now` (may be fractional). Asking changes nothing."""
+        return self._tokens_at(now)
 
     def next_available(self, now: float) -> float:
-        """The earliest time at or after `now` when `take` will succeed."""
-        tokens = self._refill(now)
+        """The earliest time at or after `now` when `take` will succeed. Asking changes
+        nothing, so it may be asked about a future `now`."""
+        tokens = self._tokens_at(now)
         if tokens >= 1.0 - _EPSILON:
             return now
         return now + (1.0 - tokens) / self.rate
@@ -64,7 +69,9 @@ class TokenBucket:
         """Change the rate from `now` on (tokens earned so far are kept)."""
         if not rate > 0:
             raise ValueError(f"rate must be positive, got {rate}")
-        self._refill(now)
+        self._tokens = self._tokens_at(now)
+        if self._last is None or now > self._last:
+            self._last = now
         self.rate = float(rate)
 
 

@@ -339,6 +339,18 @@ def test_token_bucket_paces_submits() -> None:
     assert sent == 22
 
 
+def test_next_submit_time_combines_pause_and_bucket() -> None:
+    s, smsc = bound_pair(replace(CONFIG, tps=2.0, window=10))
+    seq = s.submit(MSG, "m", 1.0)
+    smsc.sent()
+    smsc.send(1.1, SubmitSmResp(sequence_number=seq, command_status=St.ESME_RTHROTTLED))
+    assert s.next_submit_time(1.2) == 2.1  # the pause ends after the next token (1.5)
+    assert not s.can_submit(2.0)
+    assert s.can_submit(2.1)
+    s.submit(MSG, "m", 2.1)
+    assert s.next_submit_time(2.1) == pytest.approx(2.6)
+
+
 def test_shared_bucket_splits_one_rate_between_sessions() -> None:
     bucket = TokenBucket(rate=4.0)
     config = replace(CONFIG, window=100)

@@ -68,6 +68,14 @@ def test_clock_going_backwards_earns_nothing() -> None:
     assert bucket.take(10.1)
 
 
+def test_asking_about_the_future_grants_nothing_early() -> None:
+    bucket = TokenBucket(10.0)
+    assert bucket.take(0.0)
+    assert bucket.next_available(5.0) == 5.0  # by then a token is there
+    assert not bucket.take(0.05)  # but asking did not move the bucket's clock
+    assert bucket.next_available(0.05) == pytest.approx(0.1)
+
+
 def test_set_rate() -> None:
     bucket = TokenBucket(10.0)
     bucket.take(0.0)
