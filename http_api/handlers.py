@@ -17,7 +17,13 @@ from http_api.auth import authenticate, throttle
 from http_api.context import ApiContext, context
 from http_api.errors import NOT_FOUND, ApiError, detail_error, json_response
 from http_api.idempotency import key_of
-from http_api.schemas import Payload, parse_send_request, parse_token_request, read_payload
+from http_api.schemas import (
+    Payload,
+    parse_send_request,
+    parse_token_request,
+    read_payload,
+    with_basic_credentials,
+)
 
 BUSY = "The message queue is full. Retry later."
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -27,7 +33,8 @@ async def generate_token(request: web.Request) -> web.Response:
     """POST /api/generate-token: client credentials → a Bearer token (seed 001)."""
     ctx = context(request)
     payload = await read_payload(request, ctx.deps.settings.max_body_bytes)
-    form = parse_token_request(payload.data)
+    data = with_basic_credentials(payload.data, request.headers.get("Authorization", ""))
+    form = parse_token_request(data)
     throttle(ctx, f"token:{form.client_id}")
     throttle(ctx, "token-endpoint", ctx.token_limiter)
     try:

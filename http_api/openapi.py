@@ -140,7 +140,9 @@ _PATHS: dict[str, Any] = {
     "/api/generate-token": {
         "post": {
             "summary": "Exchange client credentials for a Bearer token (OAuth 2)",
-            "security": [],
+            "description": "client_id and client_secret go in the body, or in an HTTP Basic "
+            "Authorization header (RFC 6749 client_secret_basic).",
+            "security": [{}, {"clientBasic": []}],
             "requestBody": {
                 "required": True,
                 "content": {
@@ -265,7 +267,8 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "clientBasic": {"type": "http", "scheme": "basic"},
             },
         },
         "security": [{"bearer": []}],

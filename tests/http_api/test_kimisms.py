@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
@@ -47,6 +49,32 @@ async def test_generate_token_accepts_a_form_body(client: TestClient) -> None:
     )
     assert response.status == 200
     assert (await response.json())["token_type"] == "Bearer"
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def test_generate_token_accepts_http_basic_client_credentials(client: TestClient) -> None:
+    """RFC 6749 client_secret_basic, as OAuth libraries send it."""
+    response = await client.post(
+        "/api/generate-token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(CLIENT_A, SECRET_A)},
+    )
+    assert response.status == 200
+    wrong = await client.post(
+        "/api/generate-token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": basic(CLIENT_A, "nope")},
+    )
+    assert (wrong.status, await wrong.read()) == (400, b'{"credentials":["Invalid credentials"]}')
+    broken = await client.post(
+        "/api/generate-token",
+        json={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic !!!"},
+    )
+    assert (broken.status, await broken.read()) == (400, b'{"detail":"Invalid basic header."}')
 
 
 @pytest.mark.parametrize(
