@@ -90,6 +90,17 @@ class SmscConnection(asyncio.Protocol):
             self.closing = True
         self.smsc.after_read(self)
 
+    def pause_writing(self) -> None:
+        """The ESME reads slower than we answer: stop reading its requests until it catches up
+        (an SMSC holds no unbounded output for one client)."""
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """The output drained below the low-water mark: read again."""
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
         """Tell the SMSC, which requeues unacknowledged deliveries."""
         self.closed = True
