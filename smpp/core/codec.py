@@ -474,44 +474,51 @@ class Framer:
     after that, and the framer refuses further input.
     """
 
-    __slots__ = ("_buf", "_failed", "max_pdu_size")
+    __slots__ = ("_failed", "_pending", "max_pdu_size")
 
     def __init__(self, max_pdu_size: int = DEFAULT_MAX_PDU_SIZE) -> None:
         if max_pdu_size < HEADER_SIZE:
             raise ValueError(f"max_pdu_size {max_pdu_size} is below the header size")
         self.max_pdu_size = max_pdu_size
-        self._buf = bytearray()
+        self._pending = b""  # the start of a frame not yet complete
         self._failed: PduDecodeError | None = None
 
     @property
     def buffered(self) -> int:
         """Octets held that do not yet make a complete frame."""
-        return len(self._buf)
+        return len(self._pending)
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        """Add `data` and yield the complete frames now buffered, in order."""
+        """Add `data` and yield the complete frames now buffered, in order.
+
+        Stopping the iteration early keeps the frames not yet yielded for the next `feed`.
+        """
         if self._failed is not None:
             raise self._failed
-        buf = self._buf
-        buf += data
+        if self._pending:
+            data = self._pending + data
+        elif not isinstance(data, bytes):
+            data = bytes(data)
+        self._pending = data
         pos = 0
-        end = len(buf)
+        end = len(data)
         unpack = _LEN.unpack_from
+        limit = self.max_pdu_size
         try:
             while end - pos >= 4:
-                (length,) = unpack(buf, pos)
-                if length < HEADER_SIZE or length > self.max_pdu_size:
-                    self._refuse(buf, pos, length)
+                (length,) = unpack(data, pos)
+                if length < HEADER_SIZE or length > limit:
+                    self._refuse(data, pos, length)
                     return
                 if end - pos < length:
                     break
-                yield bytes(buf[pos : pos + length])
+                frame = data if length == end else data[pos : pos + length]
                 pos += length
+                yield frame
         finally:
-            if pos:
-                del buf[:pos]
+            self._pending = data[pos:] if pos else data
 
-    def _refuse(self, buf: bytearray, pos: int, length: int) -> None:
+    def _refuse(self, buf: bytes, pos: int, length: int) -> None:
         if len(buf) - pos < HEADER_SIZE:
             return  # wait for the header to name the sequence number
         _, cid, _, seq = HEADER.unpack_from(buf, pos)
@@ -525,8 +532,8 @@ class Framer:
         """End of stream: raise PduDecodeError if a partial or refused frame is left."""
         if self._failed is not None:
             raise self._failed
-        if self._buf:
-            buf = self._buf
+        if self._pending:
+            buf = self._pending
             seq = _LEN.unpack_from(buf, 12)[0] if len(buf) >= HEADER_SIZE else None
             length = _LEN.unpack_from(buf)[0] if len(buf) >= 4 else None
             raise PduDecodeError(

@@ -78,3 +78,19 @@ def test_close_reports_a_partial_frame() -> None:
         framer.close()
     assert err.value.sequence_number == 2
     Framer().close()  # nothing buffered: nothing to say
+
+
+def test_stopping_early_keeps_the_rest_for_the_next_feed() -> None:
+    framer = Framer()
+    frames = framer.feed(STREAM)
+    first = next(frames)
+    frames.close()
+    assert decode(first) == PDUS[0]
+    assert [decode(f) for f in framer.feed(b"")] == PDUS[1:]
+
+
+def test_bytearray_and_memoryview_chunks_are_accepted() -> None:
+    framer = Framer()
+    got = list(framer.feed(bytearray(STREAM[:30]))) + list(framer.feed(memoryview(STREAM[30:])))
+    assert [decode(f) for f in got] == PDUS
+    assert all(type(f) is bytes for f in got)
