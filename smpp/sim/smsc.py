@@ -303,8 +303,7 @@ class Smsc:
         count = 0
         for conn in list(self.connections):
             if conn.bind is not None and not conn.closing:
-                if conn.bind is not None:
-                    conn.bind.close_reason = "unbound by the SMSC"
+                conn.bind.close_reason = "unbound by the SMSC"
                 conn.send_pdu(Unbind(conn.next_sequence()))
                 count += 1
         self.flush()

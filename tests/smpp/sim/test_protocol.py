@@ -15,6 +15,8 @@ from smpp.core.pdu import (
     UnbindResp,
 )
 from smpp.core.status import CommandStatus as St
+from smpp.core.tlv import Tag
+from smpp.sim.config import Latency, ReceiptPolicy
 from tests.smpp.sim.conftest import Connect, StartSim
 
 
@@ -118,3 +120,24 @@ async def test_drop_after_n_seconds(start_sim: StartSim, esme: Connect) -> None:
     assert (await again.bind()).command_status == St.ESME_ROK
     await asyncio.wait_for(again.closed, 2)
     assert sim.records().drops == 2
+
+
+async def test_drop_loses_held_resps_but_the_message_was_accepted(
+    start_sim: StartSim, esme: Connect
+) -> None:
+    sim = await start_sim(
+        latency=Latency(fixed=0.3), receipts=ReceiptPolicy(delay_min=0.4, delay_max=0.4)
+    )
+    client = await esme(sim)
+    await client.bind()
+    pending = client.submit()
+    await sim.wait_for_submits(1)
+    assert sim.drop() == 1
+    await asyncio.wait_for(client.closed, 2)
+    assert not pending.done()
+    again = await esme(sim)
+    await again.bind()
+    (dlr,) = await again.wait_delivers(1)  # the in-doubt message was delivered after all
+    assert dlr.tlvs[Tag.RECEIPTED_MESSAGE_ID] == b"3b9aca00\0"
+    await sim.wait_until(lambda: sim.records().dropped_responses == 1, 2, "resp dropped")
+    assert sim.records().accepted == 1
