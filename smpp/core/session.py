@@ -261,6 +261,7 @@ class EsmeSession:
         self._state = SessionState.OPEN
         self._bound = False  # state in _BOUND, kept as a flag: Enum hashing is slow
         self._submitting = False  # state in _CAN_SUBMIT
+        self._receiving = False  # state in _CAN_RECEIVE
         self._framer = Framer(config.max_pdu_size)
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
@@ -480,6 +481,9 @@ class EsmeSession:
         self._state = state
         self._bound = state in _BOUND
         self._submitting = state in _CAN_SUBMIT
+        self._receiving = state in _CAN_RECEIVE and not (
+            state is SessionState.UNBINDING and self.config.bind_mode is BindMode.TRANSMITTER
+        )
 
     def _send(self, pdu: Pdu) -> None:
         self._out.append(encode(pdu))
@@ -695,7 +699,7 @@ class EsmeSession:
         assert isinstance(pdu, DeliverSm | DataSm)
         seq = pdu.sequence_number
         resp = DeliverSmResp if isinstance(pdu, DeliverSm) else DataSmResp
-        if self._state not in _CAN_RECEIVE:
+        if not self._receiving:
             status = CommandStatus.ESME_RINVBNDSTS
             self._send(resp(sequence_number=seq, command_status=status))
             self._events.append(
