@@ -6,6 +6,14 @@ recorded in `schema_migrations`; applying is idempotent and runs in one transact
 not race. Later issues append migrations; a shipped migration is never edited.
 
 Times: SQLite INTEGER microseconds since the epoch, PostgreSQL timestamptz.
+
+The tables written on every accept (messages, message_parts, ledger_entries, status_events)
+carry no foreign keys and as few indexes as their readers need: the accept checks the sender
+inside its transaction, and each foreign-key check or index is paid per row on the hot path.
+The queue index is partial (queued messages only), so it stays the size of the queue.
+Messages have an internal integer key, `seq`, handed out in accept order; their parts, events
+and receipt map entries refer to it, so those indexes grow at one end instead of taking
+random UUID keys (each random key dirties its own index page in every commit).
 """
 
 from __future__ import annotations
@@ -25,16 +33,20 @@ class Migration:
 
 
 def _both(template: str) -> tuple[str, str]:
-    """One DDL text for both dialects: {ts} time, {id} auto id, {blob} bytes, {bool} flag."""
+    """One DDL text for both dialects: {ts} time, {id} auto id, {seq} auto id that needs no
+    index of its own, {blob} bytes, {bool} flag, {big} 64-bit integer."""
     sqlite = template.format(
-        ts="INTEGER", id="INTEGER PRIMARY KEY", blob="BLOB", bool="BOOLEAN", big="INTEGER"
-    )
+        ts="INTEGER", id="INTEGER PRIMARY KEY", seq="INTEGER PRIMARY KEY", blob="BLOB",
+        bool="BOOLEAN", big="INTEGER", norowid=" WITHOUT ROWID",
+    )  # fmt: skip
     postgres = template.format(
         ts="timestamptz",
         id="bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        seq="bigint GENERATED ALWAYS AS IDENTITY",  # ordered, looked up by message only
         blob="bytea",
         bool="boolean",
         big="bigint",
+        norowid="",
     )
     return sqlite, postgres
 
@@ -67,7 +79,7 @@ _INITIAL = [
     """CREATE TABLE ledger_entries (
         id {id},
         account_id text NOT NULL,
-        sender_id text NOT NULL REFERENCES senders(id),
+        sender_id text NOT NULL,
         kind text NOT NULL,
         units {big} NOT NULL,
         balance_after {big} NOT NULL CHECK (balance_after >= 0),
@@ -104,9 +116,10 @@ _INITIAL = [
     "CREATE INDEX topups_status ON topups (status, created_at)",
     "CREATE INDEX topups_account ON topups (account_id, created_at)",
     """CREATE TABLE messages (
-        id text PRIMARY KEY,
-        account_id text NOT NULL REFERENCES accounts(id),
-        sender_id text NOT NULL REFERENCES senders(id),
+        seq {big} PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        account_id text NOT NULL,
+        sender_id text NOT NULL,
         sender_name text NOT NULL,
         contact text NOT NULL,
         operator text NOT NULL,
@@ -128,25 +141,27 @@ _INITIAL = [
         in_doubt integer NOT NULL,
         smsc text,
         refunded_units {big} NOT NULL)""",
-    "CREATE INDEX messages_queue ON messages (operator, dispatch, priority DESC, created_at)",
+    "{pg_only}CREATE SEQUENCE message_seq",
+    "CREATE INDEX messages_queue ON messages (operator, priority DESC, created_at)"
+    " WHERE dispatch = 'queued'",
     "CREATE INDEX messages_account ON messages (account_id, created_at DESC, id DESC)",
     "CREATE INDEX messages_in_flight ON messages (dispatch) WHERE dispatch = 'submitting'",
     """CREATE TABLE message_parts (
-        message_id text NOT NULL REFERENCES messages(id),
+        message_seq {big} NOT NULL,
         idx integer NOT NULL,
         total integer NOT NULL,
         status text NOT NULL,
         smsc text,
         smsc_message_id text,
         error text,
-        PRIMARY KEY (message_id, idx))""",
+        PRIMARY KEY (message_seq, idx)){norowid}""",
     """CREATE TABLE receipt_map (
         smsc text NOT NULL,
         smsc_message_id text NOT NULL,
-        message_id text NOT NULL,
+        message_seq {big} NOT NULL,
         part integer NOT NULL,
         expires_at {ts} NOT NULL,
-        PRIMARY KEY (smsc, smsc_message_id))""",
+        PRIMARY KEY (smsc, smsc_message_id)){norowid}""",
     "CREATE INDEX receipt_map_expiry ON receipt_map (expires_at)",
     """CREATE TABLE parked_receipts (
         smsc text NOT NULL,
@@ -158,13 +173,13 @@ _INITIAL = [
         PRIMARY KEY (smsc, smsc_message_id))""",
     "CREATE INDEX parked_receipts_expiry ON parked_receipts (expires_at)",
     """CREATE TABLE status_events (
-        id {id},
-        message_id text NOT NULL,
+        id {seq},
+        message_seq {big} NOT NULL,
         status text NOT NULL,
         description text NOT NULL,
         at {ts} NOT NULL,
         part integer)""",
-    "CREATE INDEX status_events_message ON status_events (message_id, id)",
+    "CREATE INDEX status_events_message ON status_events (message_seq, id)",
     """CREATE TABLE idempotency_keys (
         account_id text NOT NULL,
         key text NOT NULL,
@@ -209,9 +224,14 @@ _INITIAL = [
 ]
 
 
+_PG_ONLY = "{pg_only}"
+
+
 def _migration(version: int, name: str, statements: list[str]) -> Migration:
-    pairs = [_both(s) for s in statements]
-    return Migration(version, name, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
+    """Statements marked {pg_only} are for PostgreSQL alone."""
+    pairs = [_both(s.removeprefix(_PG_ONLY)) for s in statements]
+    sqlite = tuple(p[0] for p, s in zip(pairs, statements, strict=True) if s[:9] != _PG_ONLY)
+    return Migration(version, name, sqlite, tuple(p[1] for p in pairs))
 
 
 MIGRATIONS: tuple[Migration, ...] = (_migration(1, "initial schema", _INITIAL),)

@@ -21,7 +21,7 @@ from gatewayd.service.model import (
 )
 from gatewayd.service.ports import NotFound
 from gatewayd.store import ops_ledger, rules
-from gatewayd.store.ops_messages import Policy, insert_event, load_message
+from gatewayd.store.ops_messages import Policy, insert_event, load_message, with_children
 from gatewayd.store.tx import Row, Tx
 
 _MOVE_TEXT = {MessageStatus.SENT: rules.DESC_SENT, MessageStatus.DELIVERED: rules.DESC_DELIVERED}
@@ -36,61 +36,61 @@ async def record_submit(
     smsc_message_id: str,
     now: datetime,
 ) -> None:
-    current = await _part_status(tx, message_id, part)
+    seq = int((await _message_row(tx, message_id))["seq"])
+    current = await _part_status(tx, seq, message_id, part)
     status = current if current in rules.FINAL_PART else PartStatus.SENT
     await tx.execute(
         "UPDATE message_parts SET status = $3, smsc = $4, smsc_message_id = $5"
-        " WHERE message_id = $1 AND idx = $2",
-        message_id, part, status.value, smsc, smsc_message_id,
+        " WHERE message_seq = $1 AND idx = $2",
+        seq, part, status.value, smsc, smsc_message_id,
     )  # fmt: skip
     await tx.execute(
-        "INSERT INTO receipt_map (smsc, smsc_message_id, message_id, part, expires_at)"
+        "INSERT INTO receipt_map (smsc, smsc_message_id, message_seq, part, expires_at)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (smsc, smsc_message_id) DO UPDATE SET"
-        " message_id = excluded.message_id, part = excluded.part,"
+        " message_seq = excluded.message_seq, part = excluded.part,"
         " expires_at = excluded.expires_at",
-        smsc, smsc_message_id, message_id, part, tx.time(now + policy.receipt_ttl),
+        smsc, smsc_message_id, seq, part, tx.time(now + policy.receipt_ttl),
     )  # fmt: skip
-    await _settle(tx, policy, message_id, now, rules.DESC_SENT)
+    await _settle(tx, policy, seq, now, rules.DESC_SENT)
     parked = await tx.fetchrow(
         "DELETE FROM parked_receipts WHERE smsc = $1 AND smsc_message_id = $2"
         " RETURNING status, description, expires_at",
         smsc, smsc_message_id,
     )  # fmt: skip
     if parked is not None and tx.datetime(parked["expires_at"]) > now:
-        status_ = MessageStatus(parked["status"])
-        await _apply_receipt(tx, policy, message_id, part, status_, parked["description"], now)
+        receipt = MessageStatus(parked["status"])
+        await _apply_receipt(tx, policy, seq, part, receipt, parked["description"], now)
 
 
 async def record_submit_failure(
     tx: Tx, policy: Policy, message_id: str, part: int, description: str, now: datetime
 ) -> None:
-    if await _part_status(tx, message_id, part) not in rules.FINAL_PART:
+    seq = int((await _message_row(tx, message_id))["seq"])
+    if await _part_status(tx, seq, message_id, part) not in rules.FINAL_PART:
         await tx.execute(
             "UPDATE message_parts SET status = 'failed', error = $3"
-            " WHERE message_id = $1 AND idx = $2",
-            message_id, part, description,
+            " WHERE message_seq = $1 AND idx = $2",
+            seq, part, description,
         )  # fmt: skip
-    await _settle(tx, policy, message_id, now, description)
+    await _settle(tx, policy, seq, now, description)
 
 
 async def requeue(tx: Tx, message_id: str, now: datetime, not_before: datetime | None) -> None:
-    dispatch = await tx.fetchval("SELECT dispatch FROM messages WHERE id = $1", message_id)
-    if dispatch is None:
-        raise NotFound(f"message {message_id}")
-    if dispatch == "submitting":
-        await _requeue(tx, message_id, now, not_before)
+    row = await _message_row(tx, message_id)
+    if row["dispatch"] == "submitting":
+        await _requeue(tx, int(row["seq"]), now, not_before)
 
 
-async def _requeue(tx: Tx, message_id: str, now: datetime, not_before: datetime | None) -> None:
+async def _requeue(tx: Tx, seq: int, now: datetime, not_before: datetime | None) -> None:
     await tx.execute(
         "UPDATE message_parts SET status = 'pending'"
-        " WHERE message_id = $1 AND status = 'submitting'",
-        message_id,
+        " WHERE message_seq = $1 AND status = 'submitting'",
+        seq,
     )
     await tx.execute(
         "UPDATE messages SET dispatch = 'queued', scheduled_at = COALESCE($2, scheduled_at),"
-        " updated_at = $3 WHERE id = $1",
-        message_id, tx.time(not_before), tx.time(now),
+        " updated_at = $3 WHERE seq = $1",
+        seq, tx.time(not_before), tx.time(now),
     )  # fmt: skip
 
 
@@ -113,7 +113,7 @@ async def record_receipt(
     now: datetime,
 ) -> ReceiptResult:
     mapped = await tx.fetchrow(
-        "SELECT message_id, part, expires_at FROM receipt_map"
+        "SELECT message_seq, part, expires_at FROM receipt_map"
         " WHERE smsc = $1 AND smsc_message_id = $2",
         smsc, smsc_message_id,
     )  # fmt: skip
@@ -126,36 +126,36 @@ async def record_receipt(
             tx.time(now + policy.parked_ttl),
         )  # fmt: skip
         return ReceiptResult(ReceiptOutcome.PARKED)
-    message_id = mapped["message_id"]
-    before = await tx.fetchval("SELECT status FROM messages WHERE id = $1", message_id)
+    seq = int(mapped["message_seq"])
+    before = await tx.fetchval("SELECT status FROM messages WHERE seq = $1", seq)
     outcome = await _apply_receipt(
-        tx, policy, message_id, int(mapped["part"]), status, description, now
+        tx, policy, seq, int(mapped["part"]), status, description, now
     )
-    message = await load_message(tx, message_id)
+    message = await with_children(tx, await _row_by_seq(tx, seq))
     return ReceiptResult(outcome, message, message.status.value != before)
 
 
 async def _apply_receipt(
     tx: Tx,
     policy: Policy,
-    message_id: str,
+    seq: int,
     part: int,
     status: MessageStatus,
     description: str,
     now: datetime,
 ) -> ReceiptOutcome:
-    current = await _part_status(tx, message_id, part)
+    current = await _part_status(tx, seq, str(seq), part)
     new, outcome = rules.part_after_receipt(current, status)
     if outcome is not ReceiptOutcome.APPLIED:
         return outcome
     error = description if new is PartStatus.FAILED else None
     await tx.execute(
-        "UPDATE message_parts SET status = $3, error = $4 WHERE message_id = $1 AND idx = $2",
-        message_id, part, new.value, error,
+        "UPDATE message_parts SET status = $3, error = $4 WHERE message_seq = $1 AND idx = $2",
+        seq, part, new.value, error,
     )  # fmt: skip
-    if await tx.fetchval("SELECT parts FROM messages WHERE id = $1", message_id) > 1:
-        await insert_event(tx, StatusEvent(message_id, status, description, now, part))
-    await _settle(tx, policy, message_id, now, description)
+    if await tx.fetchval("SELECT parts FROM messages WHERE seq = $1", seq) > 1:
+        await insert_event(tx, seq, StatusEvent("", status, description, now, part))
+    await _settle(tx, policy, seq, now, description)
     return outcome
 
 
@@ -163,16 +163,16 @@ async def recover_in_doubt(
     tx: Tx, policy: Policy, now: datetime, in_doubt: InDoubtPolicy
 ) -> list[Message]:
     found = await tx.fetch(
-        "SELECT id FROM messages WHERE dispatch = 'submitting'"
+        "SELECT seq FROM messages WHERE dispatch = 'submitting'"
         " AND status NOT IN ('DELIVERED', 'FAILED') ORDER BY created_at, id"
     )
-    ids = [r["id"] for r in found]
-    for message_id in ids:
+    seqs = [int(r["seq"]) for r in found]
+    for seq in seqs:
         await tx.execute(
-            "UPDATE messages SET in_doubt = in_doubt + 1, updated_at = $2 WHERE id = $1",
-            message_id, tx.time(now),
+            "UPDATE messages SET in_doubt = in_doubt + 1, updated_at = $2 WHERE seq = $1",
+            seq, tx.time(now),
         )  # fmt: skip
-        row = await _message_row(tx, message_id)
+        row = await _row_by_seq(tx, seq)
         if in_doubt is InDoubtPolicy.FAIL:
             await _move(
                 tx, policy, row, MessageStatus.FAILED, rules.DESC_IN_DOUBT_FAIL, now,
@@ -180,11 +180,10 @@ async def recover_in_doubt(
             )  # fmt: skip
         else:
             status = MessageStatus(row["status"])
-            await insert_event(
-                tx, StatusEvent(message_id, status, rules.DESC_IN_DOUBT_RESEND, now)
-            )
-            await _requeue(tx, message_id, now, None)
-    return [await load_message(tx, i) for i in ids]
+            event = StatusEvent(row["id"], status, rules.DESC_IN_DOUBT_RESEND, now)
+            await insert_event(tx, seq, event)
+            await _requeue(tx, seq, now, None)
+    return [await with_children(tx, await _row_by_seq(tx, seq)) for seq in seqs]
 
 
 async def purge_expired(tx: Tx, now: datetime) -> int:
@@ -197,19 +196,17 @@ async def purge_expired(tx: Tx, now: datetime) -> int:
 # -- the state machine ---------------------------------------------------------------------
 
 
-async def _settle(tx: Tx, policy: Policy, message_id: str, now: datetime, text: str) -> None:
+async def _settle(tx: Tx, policy: Policy, seq: int, now: datetime, text: str) -> None:
     """Derive the message's status from its parts; move it when that changed."""
-    row = await _message_row(tx, message_id)
+    row = await _row_by_seq(tx, seq)
     parts = [
         PartStatus(r["status"])
-        for r in await tx.fetch(
-            "SELECT status FROM message_parts WHERE message_id = $1", message_id
-        )
+        for r in await tx.fetch("SELECT status FROM message_parts WHERE message_seq = $1", seq)
     ]
     if row["dispatch"] != "done" and all(p in rules.ANSWERED_PART for p in parts):
         await tx.execute(
-            "UPDATE messages SET dispatch = 'done', updated_at = $2 WHERE id = $1",
-            message_id, tx.time(now),
+            "UPDATE messages SET dispatch = 'done', updated_at = $2 WHERE seq = $1",
+            seq, tx.time(now),
         )  # fmt: skip
     current = MessageStatus(row["status"])
     new = rules.message_status(current, parts)
@@ -228,13 +225,13 @@ async def _move(
     refundable: bool = True,
 ) -> None:
     """Set the public status; event, outbox row and refund in the same transaction."""
-    message_id = row["id"]
+    message_id, seq = row["id"], int(row["seq"])
     refunded = int(row["refunded_units"])
     if status is MessageStatus.FAILED and refundable:
         ids = [
             r["smsc_message_id"]
             for r in await tx.fetch(
-                "SELECT smsc_message_id FROM message_parts WHERE message_id = $1", message_id
+                "SELECT smsc_message_id FROM message_parts WHERE message_seq = $1", seq
             )
         ]
         if rules.refund_due(policy.refund_policy, ids, refunded):
@@ -247,10 +244,10 @@ async def _move(
     await tx.execute(
         "UPDATE messages SET status = $2, description = $3, updated_at = $4,"
         " refunded_units = $5, dispatch = CASE WHEN $6 THEN 'done' ELSE dispatch END"
-        " WHERE id = $1",
-        message_id, status.value, description, tx.time(now), refunded, final,
+        " WHERE seq = $1",
+        seq, status.value, description, tx.time(now), refunded, final,
     )  # fmt: skip
-    await insert_event(tx, StatusEvent(message_id, status, description, now))
+    await insert_event(tx, seq, StatusEvent(message_id, status, description, now))
     url = row["callback_url"]
     if rules.wants_callback(status, url, bool(row["callback_on_sent"])):
         await tx.execute(
@@ -270,9 +267,15 @@ async def _message_row(tx: Tx, message_id: str) -> Row:
     return row
 
 
-async def _part_status(tx: Tx, message_id: str, part: int) -> PartStatus:
+async def _row_by_seq(tx: Tx, seq: int) -> Row:
+    row = await tx.fetchrow("SELECT * FROM messages WHERE seq = $1", seq)
+    assert row is not None, f"message seq {seq} vanished inside its transaction"
+    return row
+
+
+async def _part_status(tx: Tx, seq: int, message_id: str, part: int) -> PartStatus:
     value = await tx.fetchval(
-        "SELECT status FROM message_parts WHERE message_id = $1 AND idx = $2", message_id, part
+        "SELECT status FROM message_parts WHERE message_seq = $1 AND idx = $2", seq, part
     )
     if value is None:
         raise NotFound(f"message {message_id} part {part}")

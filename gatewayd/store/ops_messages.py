@@ -25,7 +25,7 @@ from gatewayd.service.model import (
 )
 from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound, StoreError
 from gatewayd.store import rows, rules
-from gatewayd.store.tx import Tx
+from gatewayd.store.tx import Row, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,12 @@ class Policy:
     refund_policy: RefundPolicy = RefundPolicy.NEVER
     receipt_ttl: timedelta = timedelta(days=3)
     parked_ttl: timedelta = timedelta(days=1)
+
+
+_INITIATED = MessageStatus.INITIATED.value
+_QUEUED = DispatchState.QUEUED.value
+_PENDING = PartStatus.PENDING.value
+_DEBIT = LedgerKind.DEBIT.value
 
 
 class _Batch:
@@ -51,14 +57,14 @@ class _Batch:
 async def accept_many(tx: Tx, batch: Sequence[NewMessage]) -> list[tuple[str, Any]]:
     """Accept messages in order inside one transaction: per message ("ok", Message) or
     ("error", domain error). Checks come first and in order (the float seen by each message
-    is what the earlier ones left), then every table gets one multi-row insert."""
+    is what the earlier ones left), then every table gets one multi-row insert.
+
+    A message id already stored is not looked up beforehand (ids are fresh UUIDs; the lookup
+    cost a round trip per batch): the primary key refuses it, the batch fails, and the
+    writer's unit-by-unit retry reports AlreadyExists for that message alone."""
     floats = await _lock_floats(tx, _distinct(m.sender_id for m in batch))
-    taken = {
-        r["id"]
-        for r in await tx.fetch(
-            f"SELECT id FROM messages WHERE id {tx.any(1)}", tx.array([m.id for m in batch])
-        )
-    }
+    seqs = iter(await _next_seqs(tx, len(batch)))
+    taken: set[str] = set()
     out: list[tuple[str, Any]] = []
     rows_ = _Batch()
     for message in batch:
@@ -71,10 +77,21 @@ async def accept_many(tx: Tx, batch: Sequence[NewMessage]) -> list[tuple[str, An
         account_id, available = floats[message.sender_id]
         floats[message.sender_id] = (account_id, available - message.units)
         rows_.debits[message.sender_id] = rows_.debits.get(message.sender_id, 0) + message.units
-        _collect(tx, message, available - message.units, rows_)
+        _collect(tx, next(seqs), message, available - message.units, rows_)
         out.append(("ok", accepted(message)))
     await _write(tx, rows_)
     return out
+
+
+async def _next_seqs(tx: Tx, n: int) -> list[int]:
+    """Message keys for a batch, in accept order (SQLite's writer holds the database lock)."""
+    if tx.dialect == "postgres":
+        found = await tx.fetch(
+            "SELECT nextval('message_seq') AS seq FROM generate_series(1, $1)", n
+        )
+        return [int(r["seq"]) for r in found]
+    last = await tx.fetchval("SELECT COALESCE(MAX(seq), 0) FROM messages")
+    return list(range(int(last) + 1, int(last) + n + 1))
 
 
 def _distinct(values: Iterable[str]) -> list[str]:
@@ -102,23 +119,22 @@ def _check(message: NewMessage, floats: dict[str, tuple[str, int]], taken: set[s
         raise InsufficientBalance(message.sender_id, message.units, owner[1])
 
 
-def _collect(tx: Tx, m: NewMessage, balance_after: int, out: _Batch) -> None:
+def _collect(tx: Tx, seq: int, m: NewMessage, balance_after: int, out: _Batch) -> None:
     at = tx.time(m.created_at)
     out.messages.append((
-        m.id, m.account_id, m.sender_id, m.sender_name, m.contact, m.operator, m.text, m.units,
-        m.parts, m.encoding, m.priority, MessageStatus.INITIATED.value, m.description,
-        DispatchState.QUEUED.value, m.callback_url, m.callback_on_sent, m.client_ref, at, at,
-        tx.time(m.scheduled_at), 0, 0, None, 0,
+        seq, m.id, m.account_id, m.sender_id, m.sender_name, m.contact, m.operator, m.text,
+        m.units, m.parts, m.encoding, m.priority, _INITIATED, m.description, _QUEUED,
+        m.callback_url, m.callback_on_sent, m.client_ref, at, at, tx.time(m.scheduled_at),
+        0, 0, None, 0,
     ))  # fmt: skip
     out.parts.extend(
-        (m.id, i, m.parts, PartStatus.PENDING.value, None, None, None)
-        for i in range(1, m.parts + 1)
+        (seq, i, m.parts, _PENDING, None, None, None) for i in range(1, m.parts + 1)
     )
     out.entries.append((
-        m.account_id, m.sender_id, LedgerKind.DEBIT.value, -m.units, balance_after, m.actor,
+        m.account_id, m.sender_id, _DEBIT, -m.units, balance_after, m.actor,
         "SMS sent", m.id, at,
     ))  # fmt: skip
-    out.events.append((m.id, MessageStatus.INITIATED.value, m.description, at, None))
+    out.events.append((seq, _INITIATED, m.description, at, None))
 
 
 async def _write(tx: Tx, batch: _Batch) -> None:
@@ -158,14 +174,19 @@ async def load_message(tx: Tx, message_id: str, account_id: str | None = None) -
     row = await tx.fetchrow("SELECT * FROM messages WHERE id = $1", message_id)
     if row is None or (account_id is not None and row["account_id"] != account_id):
         raise NotFound(f"message {message_id}")
-    events = await tx.fetch(
-        "SELECT * FROM status_events WHERE message_id = $1 ORDER BY id", message_id
-    )
-    parts = await tx.fetch(
-        "SELECT * FROM message_parts WHERE message_id = $1 ORDER BY idx", message_id
-    )
+    return await with_children(tx, row)
+
+
+async def with_children(tx: Tx, row: Row) -> Message:
+    """The message of a stored row, with its timeline and parts."""
+    seq, message_id = row["seq"], row["id"]
+    events = await tx.fetch("SELECT * FROM status_events WHERE message_seq = $1 ORDER BY id", seq)
+    parts = await tx.fetch("SELECT * FROM message_parts WHERE message_seq = $1 ORDER BY idx", seq)
     return rows.message(
-        tx, row, tuple(rows.event(tx, e) for e in events), tuple(rows.part(p) for p in parts)
+        tx,
+        row,
+        tuple(rows.event(tx, message_id, e) for e in events),
+        tuple(rows.part(message_id, p) for p in parts),
     )
 
 
@@ -221,40 +242,41 @@ async def claim_queued(
     """Durably mark due queued messages SUBMITTING, highest priority then oldest first."""
     skip = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
     found = await tx.fetch(
-        "SELECT id FROM messages WHERE operator = $1 AND dispatch = 'queued'"
+        "SELECT seq FROM messages WHERE operator = $1 AND dispatch = 'queued'"
         " AND (scheduled_at IS NULL OR scheduled_at <= $2)"
         f" ORDER BY priority DESC, created_at, id LIMIT $3{skip}",
         operator, tx.time(now), limit,
     )  # fmt: skip
-    ids = [r["id"] for r in found]
-    if not ids:
+    seqs = [int(r["seq"]) for r in found]
+    if not seqs:
         return []
     await tx.execute(
         "UPDATE messages SET dispatch = 'submitting', smsc = $2, attempts = attempts + 1,"
-        f" updated_at = $3 WHERE id {tx.any(1)}",
-        tx.array(ids), smsc, tx.time(now),
+        f" updated_at = $3 WHERE seq {tx.any(1)}",
+        tx.array(seqs), smsc, tx.time(now),
     )  # fmt: skip
     await tx.execute(
-        f"UPDATE message_parts SET status = 'submitting' WHERE message_id {tx.any(1)}"
+        f"UPDATE message_parts SET status = 'submitting' WHERE message_seq {tx.any(1)}"
         " AND status = 'pending'",
-        tx.array(ids),
+        tx.array(seqs),
     )
-    return await load_many(tx, ids)
+    return await _load_many(tx, seqs)
 
 
-async def load_many(tx: Tx, ids: list[str]) -> list[Message]:
-    """Messages with their parts (no timeline), in the order of `ids`."""
+async def _load_many(tx: Tx, seqs: list[int]) -> list[Message]:
+    """Messages with their parts (no timeline), in the order of `seqs`."""
     found = {
-        r["id"]: r
-        for r in await tx.fetch(f"SELECT * FROM messages WHERE id {tx.any(1)}", tx.array(ids))
+        int(r["seq"]): r
+        for r in await tx.fetch(f"SELECT * FROM messages WHERE seq {tx.any(1)}", tx.array(seqs))
     }
-    parts: dict[str, list[MessagePart]] = {}
+    parts: dict[int, list[MessagePart]] = {}
     for r in await tx.fetch(
-        f"SELECT * FROM message_parts WHERE message_id {tx.any(1)} ORDER BY message_id, idx",
-        tx.array(ids),
+        f"SELECT * FROM message_parts WHERE message_seq {tx.any(1)} ORDER BY message_seq, idx",
+        tx.array(seqs),
     ):
-        parts.setdefault(r["message_id"], []).append(rows.part(r))
-    return [rows.message(tx, found[i], (), tuple(parts.get(i, ()))) for i in ids]
+        seq = int(r["message_seq"])
+        parts.setdefault(seq, []).append(rows.part(found[seq]["id"], r))
+    return [rows.message(tx, found[s], (), tuple(parts.get(s, ()))) for s in seqs]
 
 
 async def queue_depth(tx: Tx, operator: str | None) -> int:
@@ -268,14 +290,15 @@ async def queue_depth(tx: Tx, operator: str | None) -> int:
 
 
 async def append_event(tx: Tx, event: StatusEvent) -> None:
-    if not await tx.fetchval("SELECT 1 FROM messages WHERE id = $1", event.message_id):
+    seq = await tx.fetchval("SELECT seq FROM messages WHERE id = $1", event.message_id)
+    if seq is None:
         raise NotFound(f"message {event.message_id}")
-    await insert_event(tx, event)
+    await insert_event(tx, int(seq), event)
 
 
-async def insert_event(tx: Tx, event: StatusEvent) -> None:
+async def insert_event(tx: Tx, seq: int, event: StatusEvent) -> None:
     await tx.execute(
-        "INSERT INTO status_events (message_id, status, description, at, part)"
+        "INSERT INTO status_events (message_seq, status, description, at, part)"
         " VALUES ($1, $2, $3, $4, $5)",
-        event.message_id, event.status.value, event.description, tx.time(event.at), event.part,
+        seq, event.status.value, event.description, tx.time(event.at), event.part,
     )  # fmt: skip

@@ -2,9 +2,9 @@
 
 A batch is one transaction on the writer connection; each generic unit runs in a savepoint
 (asyncpg nested `transaction()`), accepts are checked in order and written with one
-`INSERT … SELECT FROM unnest(…)` per table, so a batch costs a handful of round trips
-whatever its size. Floats are locked (`FOR UPDATE`, in sender order) for the check, and the
-debit is guarded twice: `UPDATE … WHERE balance >= $n` and a CHECK (balance >= 0).
+binary COPY per table, so a batch costs a handful of round trips whatever its size.
+Floats are locked (`FOR UPDATE`, in sender order) for the check, and the debit is guarded
+twice: `UPDATE … WHERE balance >= $n` and a CHECK (balance >= 0).
 Durability is PostgreSQL's own (synchronous_commit as the server is configured).
 """
 
@@ -26,10 +26,8 @@ DOMAIN_ERRORS = (StoreError, ValueError)
 
 
 @lru_cache(maxsize=16)
-def _insert(table: str) -> str:
-    names = ", ".join(c for c, _ in COLUMNS[table])
-    arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(COLUMNS[table], 1))
-    return f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
+def _names(table: str) -> list[str]:
+    return list(COLUMNS[table])
 
 
 def _count(status: str) -> int:
@@ -59,9 +57,10 @@ class PgTx:
         return _count(await self._conn.execute(sql, *args))
 
     async def insert_many(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """COPY (binary): the least server and client CPU per row of the ways measured
+        (unnest arrays, executemany)."""
         if rows:
-            columns = (list(col) for col in zip(*rows, strict=True))
-            await self._conn.execute(_insert(table), *columns)
+            await self._conn.copy_records_to_table(table, records=rows, columns=_names(table))
 
     def time(self, at: datetime | None) -> Any:
         return at

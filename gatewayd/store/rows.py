@@ -82,16 +82,16 @@ def topup(tx: Tx, r: Row) -> TopUp:
     )  # fmt: skip
 
 
-def part(r: Row) -> MessagePart:
+def part(message_id: str, r: Row) -> MessagePart:
     return MessagePart(
-        r["message_id"], int(r["idx"]), int(r["total"]), PartStatus(r["status"]), r["smsc"],
+        message_id, int(r["idx"]), int(r["total"]), PartStatus(r["status"]), r["smsc"],
         r["smsc_message_id"], r["error"],
     )  # fmt: skip
 
 
-def event(tx: Tx, r: Row) -> StatusEvent:
+def event(tx: Tx, message_id: str, r: Row) -> StatusEvent:
     return StatusEvent(
-        r["message_id"], MessageStatus(r["status"]), r["description"], tx.datetime(r["at"]),
+        message_id, MessageStatus(r["status"]), r["description"], tx.datetime(r["at"]),
         r["part"],
     )  # fmt: skip
 
