@@ -159,7 +159,11 @@ class SmscConnection(asyncio.Protocol):
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> None:
         """A timer that dies with the connection."""
-        self._timers.append(self.smsc.loop.call_later(delay, callback))
+        loop = self.smsc.loop
+        if len(self._timers) > 8:  # forget the ones that already fired
+            now = loop.time()
+            self._timers = [t for t in self._timers if t.when() > now]
+        self._timers.append(loop.call_later(delay, callback))
 
     # --- receiving --------------------------------------------------------------------------
 

@@ -165,6 +165,10 @@ class SmscRecord:
         """Binds that are still open."""
         return [b for b in self.binds if b.closed_at is None]
 
+    def submits_of(self, bind_id: int) -> list[SubmitRecord]:
+        """The recorded submits that came in on one bind."""
+        return [s for s in self.submits if s.bind_id == bind_id]
+
     @property
     def max_slot(self) -> int:
         """The largest number of submit_sm received in one 100 ms slot (0 if none)."""

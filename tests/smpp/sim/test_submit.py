@@ -72,6 +72,11 @@ async def test_tps_is_shared_by_the_binds_of_one_smsc(start_sim: StartSim, esme:
     first = [await one.submit_one() for _ in range(3)]
     second = [await two.submit_one() for _ in range(3)]
     assert [r.command_status for r in first + second] == [0, 0, 0, 0] + [St.ESME_RTHROTTLED] * 2
+    rec = sim.records()
+    one_id, two_id = (b.bind_id for b in rec.binds)
+    assert [s.status for s in rec.submits_of(two_id)] == [0] + [St.ESME_RTHROTTLED] * 2
+    assert (rec.binds[0].throttled, rec.binds[1].throttled) == (0, 2)
+    assert len(rec.submits_of(one_id)) == 3
 
 
 async def test_window_limit_with_latency(start_sim: StartSim, esme: Connect) -> None:
