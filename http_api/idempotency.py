@@ -11,6 +11,7 @@ waits for the first and replays it instead of sending again.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -19,6 +20,8 @@ from aiohttp import web
 from gatewayd.service.model import IdempotentResponse
 from gatewayd.service.ports import IdempotencyStore
 from http_api.errors import JSON, detail_error
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -68,7 +71,7 @@ class Idempotency:
                     await self._store.purge_idempotent(now - self._ttl)
                 response = await handler()
                 if 200 <= response.status < 300 and isinstance(response.body, bytes):
-                    await self._store.put_idempotent(
+                    await self._keep(
                         IdempotentResponse(
                             account_id, key, digest, response.status, response.body, now
                         )
@@ -80,6 +83,16 @@ class Idempotency:
                 del self._locks[scope]
             else:
                 self._locks[scope] = (lock, users - 1)
+
+    async def _keep(self, response: IdempotentResponse) -> None:
+        """Store the answer; if that fails the send still happened, so the client gets its
+        answer (a 500 here would invite the very retry the key exists to absorb)."""
+        try:
+            await self._store.put_idempotent(response)
+        except Exception:
+            log.exception(
+                "http.idempotency_store_failed account=%s key=%s", response.account_id, response.key
+            )
 
 
 def _replay(stored: IdempotentResponse, digest: str) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.http_api.world import CLIENT_B, SECRET_B, SEND, World, bearer, post, token_for
@@ -99,3 +100,15 @@ async def test_malformed_key(client: TestClient, token: str) -> None:
         assert await response.read() == (
             b'{"detail":"Idempotency-Key must be 1 to 255 printable ASCII characters."}'
         )
+
+
+async def test_answer_is_returned_even_if_keeping_it_fails(
+    world: World, client: TestClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(response: object) -> object:
+        raise ConnectionError("store went away")
+
+    monkeypatch.setattr(world.store, "put_idempotent", broken)
+    status, raw = await post(client, "/api/send-sms", SEND, **keyed(token))
+    assert status == 200
+    assert orjson.loads(raw)["status"] == "INITIATED"
