@@ -18,7 +18,7 @@ the session can answer an unknown request with generic_nack ESME_RINVCMDID.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
@@ -68,7 +68,7 @@ class Pdu:
 
     sequence_number: int = 0
     command_status: int = 0
-    tlvs: Mapping[int, bytes] = EMPTY_TLVS
+    tlvs: Mapping[int, bytes] = field(default=EMPTY_TLVS, hash=False)  # compared, not hashed
 
     @property
     def is_response(self) -> bool:

@@ -86,6 +86,13 @@ def test_fast_paths_agree_with_reference_paths(pdu: Pdu) -> None:
         assert type(fast) is type(pdu)
 
 
+def test_pdus_with_tlvs_hash_and_compare() -> None:
+    a = SubmitSm(sequence_number=1, tlvs={0x0204: b"\x00\x01"})
+    b = decode(encode(a))
+    assert a == b and hash(a) == hash(b)
+    assert a != SubmitSm(sequence_number=1, tlvs={0x0204: b"\x00\x02"})
+
+
 def test_decoded_pdu_is_frozen_and_of_its_class() -> None:
     pdu = decode(encode(SubmitSm(sequence_number=1, destination_addr="254700000001")))
     assert type(pdu) is SubmitSm
