@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--drop-after", type=float, help="cut each connection this long after its bind")
     add("--enquire-link-every", type=float, help="the SMSC sends enquire_link this often")
     add("--no-record-submits", action="store_true", help="keep counts only (long runs)")
+    add("--max-recorded-submits", type=int, default=100_000, help="latest submits kept")
     add("--seed", type=int, help="RNG seed (receipt states, delays)")
     add("--control", type=_address, metavar="HOST:PORT", help="HTTP control port")
     return p
@@ -132,6 +133,7 @@ def _apply(args: argparse.Namespace, base: SmscPersonality, port: int) -> SmscPe
         drop_after=args.drop_after,
         enquire_link_every=args.enquire_link_every,
         record_submits=not args.no_record_submits,
+        max_recorded_submits=args.max_recorded_submits or None,
     )
 
 

@@ -158,6 +158,8 @@ class SmscPersonality:
     - `enquire_link_every`: the SMSC itself sends enquire_link this often on each bind.
     - `record_submits`: keep every submit_sm (PDU, id, status) for assertions; the counts,
       100 ms slots and maxima are kept either way. Turn off for long benchmarks.
+    - `max_recorded_submits`: with `record_submits`, keep only about this many of the latest
+      (the oldest half is forgotten when the limit is reached). None = keep all.
     """
 
     name: str
@@ -177,6 +179,7 @@ class SmscPersonality:
     max_binds: int | None = None
     enquire_link_every: float | None = None
     record_submits: bool = True
+    max_recorded_submits: int | None = None
 
     def credential(self, system_id: str) -> Credential | None:
         """The account named `system_id`, if any."""

@@ -337,13 +337,20 @@ class Smsc:
             rec.accepted += 1
             bind.accepted += 1
         if p.record_submits:
-            rec.submits.append(SubmitRecord(now, bind.bind_id, pdu, status, message_id))
+            self._record(SubmitRecord(now, bind.bind_id, pdu, status, message_id))
         if not number:
             conn.out.append(resp)  # refusals are answered at once, never held
             return
         if pdu.registered_delivery & 0x03:
             self._plan_receipt(conn, pdu, number, now)
         self._respond(conn, bind, resp, now)
+
+    def _record(self, submit: SubmitRecord) -> None:
+        submits = self.record.submits
+        limit = self.personality.max_recorded_submits
+        if limit is not None and len(submits) >= limit:
+            del submits[: max(1, limit // 2)]
+        submits.append(submit)
 
     def _submit_status(self, bind: BindRecord, pdu: SubmitSm, now: float) -> int:
         p = self.personality

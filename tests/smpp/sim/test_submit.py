@@ -170,3 +170,14 @@ async def test_slots_are_loop_time_tenths(start_sim: StartSim, esme: Connect) ->
     assert rec.max_slot == 1
     counts = rec.slot_counts()
     assert sum(counts) == 3 and len(counts) >= 3
+
+
+async def test_recorded_submits_can_be_capped(start_sim: StartSim, esme: Connect) -> None:
+    sim = await start_sim(max_recorded_submits=4)
+    client = await esme(sim)
+    await client.bind()
+    await asyncio.wait_for(asyncio.gather(*(client.submit() for _ in range(9))), 5)
+    rec = sim.records()
+    assert rec.submit_count == 9
+    assert 2 <= len(rec.submits) <= 4
+    assert rec.submits[-1].message_id == "3b9aca08"
