@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
-from gatewayd.service.model import SenderType
+from gatewayd.service.model import Message, SenderType
 from gatewayd.service.ports import Store
 from gatewayd.workers.binds import SubmitOutcome, SubmitRequest, SubmitResult
 from gatewayd.workers.dispatcher import Dispatcher, SmscProfile
@@ -188,9 +188,11 @@ async def start_link(
     metrics: DaemonMetrics,
     clock: Clock,
     on_state: Callable[[BindStateChanged], None] | None = None,
+    on_change: Callable[[Message], None] | None = None,
 ) -> SmscLink:
-    """Build and start one SMSC's pool (binding in the background) and its dispatcher."""
-    handler = ReceiptHandler(store, source, metrics, clock)
+    """Build and start one SMSC's pool (binding in the background) and its dispatcher.
+    `on_change` is told of each message a receipt moved."""
+    handler = ReceiptHandler(store, source, metrics, clock, on_change=on_change)
     ports: list[PoolPort] = []
 
     async def on_deliver(inbound: Inbound) -> None:

@@ -42,6 +42,7 @@ from gatewayd.service.messaging import MessagingService
 from gatewayd.service.model import InDoubtPolicy, Message, RefundPolicy, SenderType
 from gatewayd.service.ports import Store
 from gatewayd.store import open_store
+from gatewayd.workers.callbacks import CallbackSender
 from gatewayd.workers.dispatcher import SmscProfile
 from gatewayd.workers.receipts import ReceiptSource
 from gatewayd.workers.sweeper import Sweeper
@@ -149,7 +150,7 @@ class Daemon:
         self.metrics = DaemonMetrics(self.registry)
         self.prefixes = PrefixTableHolder(load_prefixes(self.settings))
         self.sweeper: Sweeper | None = None
-        self.callbacks: Any = None
+        self.callbacks: CallbackSender | None = None
 
     # -- start ------------------------------------------------------------------------------
 
@@ -163,10 +164,10 @@ class Daemon:
         log.info(
             "http_listening", url=self.server.url, host=self.server.host, port=self.server.port
         )
+        self._start_workers(self.store)
         for smsc in self.settings.smsc:
             if smsc.enabled:
                 await self._start_link(smsc)
-        self._start_workers(self.store)
 
     async def _open_store(self) -> Store:
         url = self.settings.store_url
@@ -196,14 +197,10 @@ class Daemon:
         log.info("recovery_done", in_doubt=len(found), policy=policy.value)
 
     def _messaging(self, store: Store) -> MessagingService:
-        cb = self.settings.callbacks
-        policy = CallbackPolicy.from_flags(
-            allow_loopback=cb.allow_loopback_targets, allow_private=cb.allow_private_targets
-        )
         return MessagingService(
             store=store,
             prefixes=self.prefixes,
-            callback_policy=policy,
+            callback_policy=callback_policy(self.settings),
             long_method=long_method_for(self.settings.smsc),
             after_accept=self._kick,
         )
@@ -236,8 +233,9 @@ class Daemon:
         assert self.store is not None
         config, profile, source = link_parts(smsc)
         self.links[smsc.name] = await start_link(
-            smsc, config, profile, source, self.store, self.metrics, self.clock
-        )
+            smsc, config, profile, source, self.store, self.metrics, self.clock,
+            on_change=self._message_moved,
+        )  # fmt: skip
 
     def _start_workers(self, store: Store) -> None:
         loop = asyncio.get_running_loop()
@@ -245,8 +243,12 @@ class Daemon:
         self._tasks.append(loop.create_task(self.sweeper.run(), name="sweeper"))
         self._tasks.append(loop.create_task(self._sample(), name="sampler"))
         self.callbacks = _start_callbacks(self.settings, store, self.metrics, self.clock)
-        if self.callbacks is not None:
-            self._tasks.append(loop.create_task(self.callbacks.run(), name="callbacks"))
+        self._tasks.append(loop.create_task(self.callbacks.run(), name="callbacks"))
+
+    def _message_moved(self, message: Message) -> None:
+        """A receipt moved a message: its callback may be due now."""
+        if message.callback_url and self.callbacks is not None:
+            self.callbacks.wake()
 
     def _kick(self, message: Message) -> None:
         for link in self.links.values():
@@ -344,7 +346,7 @@ class Daemon:
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.callbacks is not None:
-            await self.callbacks.stop()
+            await self.callbacks.stop(budget.unbind_timeout)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -353,10 +355,31 @@ class Daemon:
             log.info("store_closed")
 
 
-def _start_callbacks(settings: Settings, store: Store, metrics: DaemonMetrics, clock: Any) -> Any:
-    """The callback sender, when this build has one."""
-    del settings, store, metrics, clock
-    return None
+def _start_callbacks(
+    settings: Settings, store: Store, metrics: DaemonMetrics, clock: Callable[[], datetime]
+) -> CallbackSender:
+    """The callback sender over the store's outbox, per [callbacks]."""
+    cb = settings.callbacks
+    secret = cb.signing_secret.get_secret_value() if cb.signing_secret is not None else None
+    return CallbackSender(
+        store,
+        clock,
+        policy=callback_policy(settings),
+        signing_secret=secret,
+        timeout=cb.timeout,
+        retry_period=cb.retry_period,
+        backoff_base=cb.backoff_base,
+        backoff_max=cb.backoff_max,
+        metrics=metrics,
+    )
+
+
+def callback_policy(settings: Settings) -> CallbackPolicy:
+    """Which callback targets [callbacks] allows beyond public addresses."""
+    cb = settings.callbacks
+    return CallbackPolicy.from_flags(
+        allow_loopback=cb.allow_loopback_targets, allow_private=cb.allow_private_targets
+    )
 
 
 # -- entry points ---------------------------------------------------------------------------

@@ -1,10 +1,22 @@
-"""End to end on loopback: HTTP → store → dispatcher → simulator → receipt → GET (and callback)."""
+"""End to end on loopback: HTTP → store → dispatcher → simulator → receipt → GET and callback."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from tests.e2e.harness import SAFARICOM, running_gateway
+import pytest
+
+from smpp.sim.config import IdFormat, ReceiptPolicy, SmscPersonality, ThrottleRule
+from tests.e2e.harness import (
+    AIRTEL,
+    BETA_CLIENT,
+    BETA_SECRET,
+    SAFARICOM,
+    TELKOM,
+    personalities,
+    running_gateway,
+)
 
 
 async def test_token_send_receipt_delivered_with_timeline(tmp_path: Path) -> None:
@@ -15,12 +27,118 @@ async def test_token_send_receipt_delivered_with_timeline(tmp_path: Path) -> Non
         assert sent["provider"] == "Safaricom"
         await gw.sim.wait_for_submits(1, timeout=5, smsc="safaricom")
         [submit] = gw.sim.records("safaricom").submits
-        assert (submit.destination, submit.source, submit.text) == (
-            SAFARICOM,
-            "KIMISMS",
-            "Your OTP is 482910",
-        )
+        assert (submit.destination, submit.source) == (SAFARICOM, "KIMISMS")
+        assert submit.text == "Your OTP is 482910"
         body = await gw.wait_status(sent["message_id"])
         assert body["status"] == "DELIVERED", body
         assert [e["status"] for e in body["timeline"]] == ["INITIATED", "SENT", "DELIVERED"]
         assert await gw.balance("acme-kim-saf") == 99
+
+
+async def test_callback_arrives_signed_with_seed_payload(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw:
+        _, sent = await gw.send(SAFARICOM, "Callback please")
+        payload = await gw.sink.wait_for(sent["message_id"], "DELIVERED")
+        assert payload["contact"] == SAFARICOM
+        assert payload["provider"] == "Safaricom"
+        assert payload["description"] == "Message delivered to handset"
+        body = await gw.wait_status(sent["message_id"])
+        assert body["status"] == "DELIVERED"
+
+
+async def test_three_part_ucs2_message(tmp_path: Path) -> None:
+    text = "Karibu! Ujumbe huu una emoji 😀 na maandishi marefu. " * 3  # UCS-2, > 134 units
+    async with running_gateway(tmp_path) as gw:
+        status, sent = await gw.send(SAFARICOM, text)
+        assert status == 200, sent
+        body = await gw.wait_status(sent["message_id"])
+        assert body["status"] == "DELIVERED", body
+        assert body["parts"] == 3
+        submits = gw.sim.records("safaricom").submits
+        assert len(submits) == 3
+        assert {s.data_coding for s in submits} == {8}
+        infos = [s.concat for s in submits]
+        assert [(i.seq, i.total) for i in infos if i] == [(1, 3), (2, 3), (3, 3)]
+        assert "".join(s.text or "" for s in submits) == text
+        assert await gw.balance("acme-kim-saf") == 100 - body["units"]
+
+
+@pytest.mark.parametrize(
+    ("sender", "contact", "field", "reason"),
+    [
+        ("KIMISMS", "12345", "contact", "Invalid number"),
+        ("SAFONLY", AIRTEL, "sender_name", "No matching sender"),
+        ("KIMISMS", TELKOM, "sender_name", "Insufficient balance"),
+        ("NOPE", SAFARICOM, "sender_name", "Sender ID not found"),
+    ],
+)
+async def test_refused_sends_store_and_charge_nothing(
+    tmp_path: Path, sender: str, contact: str, field: str, reason: str
+) -> None:
+    async with running_gateway(tmp_path) as gw:
+        status, body = await gw.send(contact, "Hello", sender=sender)
+        assert status == 400
+        assert body[field][0] == reason
+        assert await gw.balance("acme-kim-saf") == 100
+        assert await gw.balance("acme-safonly") == 100
+        assert await gw.balance("acme-kim-tel") == 0
+        assert gw.daemon.store is not None
+        page = await gw.daemon.store.list_messages("acme")
+        assert page.items == ()
+        assert all(s.record.submit_count == 0 for s in gw.sim.smscs.values())
+
+
+async def test_throttled_then_delivered(tmp_path: Path) -> None:
+    tight = replace(personalities()["safaricom"], throttle=ThrottleRule(tps=5))
+    async with running_gateway(tmp_path, personalities(safaricom=tight)) as gw:
+        ids = []
+        for n in range(12):
+            status, sent = await gw.send(SAFARICOM, f"Burst {n}", callback=False)
+            assert status == 200, sent
+            ids.append(sent["message_id"])
+        for message_id in ids:
+            body = await gw.wait_status(message_id, timeout=20)
+            assert body["status"] == "DELIVERED", body
+        record = gw.sim.records("safaricom")
+        assert record.throttled > 0
+        assert record.accepted == 12
+
+
+async def test_undeliv_receipt_fails_the_message(tmp_path: Path) -> None:
+    undeliv = SmscPersonality(
+        "airtel",
+        message_id_format=IdFormat.DECIMAL,
+        receipts=ReceiptPolicy(delay_max=0.01, mix={"UNDELIV": 1.0}),
+    )
+    async with running_gateway(tmp_path, personalities(airtel=undeliv)) as gw:
+        _, sent = await gw.send(AIRTEL, "Will not arrive")
+        body = await gw.wait_status(sent["message_id"])
+        assert body["status"] == "FAILED"
+        assert "UNDELIV" in body["description"]
+        assert [e["status"] for e in body["timeline"]] == ["INITIATED", "SENT", "FAILED"]
+        assert await gw.balance("acme-kim-air") == 99  # seed 000: failures are not refunded
+        payload = await gw.sink.wait_for(sent["message_id"], "FAILED")
+        assert payload["contact"] == AIRTEL
+
+
+async def test_permanent_submit_error_fails_with_reason(tmp_path: Path) -> None:
+    rejecting = replace(personalities()["safaricom"], reject_prefixes=("2547123",))
+    async with running_gateway(tmp_path, personalities(safaricom=rejecting)) as gw:
+        _, sent = await gw.send(SAFARICOM, "Refused by the network")
+        body = await gw.wait_status(sent["message_id"])
+        assert body["status"] == "FAILED"
+        assert "Provider error" in body["description"]
+
+
+async def test_tenant_isolation(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw:
+        _, mine = await gw.send(SAFARICOM, "Acme only", callback=False)
+        other = await gw.token(BETA_CLIENT, BETA_SECRET)
+        status, body = await gw.get(mine["message_id"], token=other)
+        assert status == 404, body
+        status, body = await gw.send(SAFARICOM, "Spend Acme's float", sender="KIMISMS", token=other)
+        assert (status, body["sender_name"][0]) == (400, "Sender ID not found")
+        status, body = await gw.send(SAFARICOM, "My own", sender="BETA", token=other)
+        assert status == 200
+        assert await gw.balance("acme-kim-saf") == 99
+        assert await gw.balance("beta-saf") == 49
