@@ -83,8 +83,7 @@ async def _send(ctx: ApiContext, principal: Principal, payload: Payload) -> web.
     except SendRejected as exc:
         ctx.metrics.rejected.labels(exc.code).inc()
         raise ApiError(400, {exc.field: exc.messages}) from None
-    ctx.metrics.accepted.labels(message.operator).inc()
-    ctx.metrics.accepted_units.labels(message.operator).inc(message.units)
+    ctx.metrics.count_accept(message.operator, message.units)
     return json_response(render.accepted(message))
 
 

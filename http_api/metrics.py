@@ -65,6 +65,17 @@ class ApiMetrics:
             registry=registry,
         )
 
+        self._accepted: dict[str, tuple[Any, Any]] = {}
+
+    def count_accept(self, operator: str, units: int) -> None:
+        """One accepted message and its units (label children cached: operators are few)."""
+        children = self._accepted.get(operator)
+        if children is None:
+            children = (self.accepted.labels(operator), self.accepted_units.labels(operator))
+            self._accepted[operator] = children
+        children[0].inc()
+        children[1].inc(units)
+
     def middleware(self) -> Middleware:
         """Counts every answer (errors included) under its route template."""
 
