@@ -10,12 +10,20 @@ not), which is what a client's pacing is judged by.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from smpp.core.pdu import SubmitSm
 from smpp.core.status import status_name
-from smpp.core.text import ConcatInfo, concat_info, decode_short_message, message_octets
+from smpp.core.text import (
+    ConcatInfo,
+    InboundPart,
+    concat_info,
+    decode_short_message,
+    message_octets,
+    reassemble,
+)
 from smpp.core.text.inbound import split_udh
 from smpp.sim.config import BindMode
 
@@ -97,6 +105,11 @@ class SubmitRecord:
         }
 
 
+def _part(sub: SubmitRecord) -> InboundPart:
+    pdu = sub.pdu
+    return InboundPart(pdu.data_coding, pdu.short_message, pdu.esm_class, pdu.tlvs)
+
+
 @dataclass(slots=True)
 class BindRecord:
     """One bound connection from bind to close."""
@@ -164,6 +177,30 @@ class SmscRecord:
     def bound(self) -> list[BindRecord]:
         """Binds that are still open."""
         return [b for b in self.binds if b.closed_at is None]
+
+    def texts(self, accepted_only: bool = True) -> list[str]:
+        """The texts of the recorded messages, long ones reassembled from their parts, in the
+        order each message became complete. Parts are grouped by source, destination, method
+        and reference; incomplete long messages and binary codings are left out."""
+        out: list[str] = []
+        groups: dict[tuple[object, ...], dict[int, SubmitRecord]] = {}
+        for sub in self.submits:
+            if accepted_only and sub.status:
+                continue
+            info = sub.concat
+            if info is None:
+                text = sub.text
+                if text is not None:
+                    out.append(text)
+                continue
+            key = (sub.source, sub.destination, info.method, info.reference, info.total)
+            parts = groups.setdefault(key, {})
+            parts[info.seq] = sub
+            if len(parts) == info.total:
+                del groups[key]
+                with contextlib.suppress(ValueError):
+                    out.append(reassemble(_part(parts[n]) for n in sorted(parts)))
+        return out
 
     def submits_of(self, bind_id: int) -> list[SubmitRecord]:
         """The recorded submits that came in on one bind."""

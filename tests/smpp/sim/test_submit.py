@@ -129,6 +129,7 @@ async def test_records_slots_and_parts(start_sim: StartSim, esme: Connect) -> No
     assert rec.submits[0].udh == bytes.fromhex("050003" + "2a0301")
     parts = [InboundPart(s.data_coding, s.pdu.short_message, s.esm_class) for s in rec.submits]
     assert reassemble(parts) == text
+    assert rec.texts() == [text]
     assert rec.submits[0].to_json()["concat"] == {
         "method": "udh8",
         "reference": 42,
@@ -181,3 +182,30 @@ async def test_recorded_submits_can_be_capped(start_sim: StartSim, esme: Connect
     assert rec.submit_count == 9
     assert 2 <= len(rec.submits) <= 4
     assert rec.submits[-1].message_id == "3b9aca08"
+
+
+async def test_texts_reassembles_interleaved_messages(start_sim: StartSim, esme: Connect) -> None:
+    sim = await start_sim()
+    client = await esme(sim)
+    await client.bind()
+    long_gsm = plan_message("Karibu sana! " * 20, LongMessageMethod.UDH16, reference=7)
+    long_ucs2 = plan_message("Jambo 🙂 " * 25, LongMessageMethod.SAR, reference=7)
+    short = plan_message("Short one", LongMessageMethod.UDH8)
+    pdus = []
+    for plan, dest in ((long_gsm, "254700000001"), (long_ucs2, "254700000002"), (short, "2547")):
+        pdus.append(
+            [
+                SubmitSm(
+                    destination_addr=dest,
+                    esm_class=p.esm_class_flags,
+                    data_coding=plan.data_coding,
+                    short_message=p.short_message,
+                    tlvs=p.tlvs,
+                )
+                for p in plan.parts
+            ]
+        )
+    interleaved = [p for group in zip(pdus[0], pdus[1], strict=False) for p in group]
+    for pdu in [*interleaved, *pdus[0][len(pdus[1]) :], *pdus[1][len(pdus[0]) :], *pdus[2]]:
+        await client.call(pdu)
+    assert sorted(sim.records().texts()) == sorted([long_gsm.text, long_ucs2.text, short.text])
