@@ -1,0 +1,310 @@
+"""End to end, side by side: the same HTTP load through gatewayd and through Kannel.
+
+Path, for both: a load generator sends single-message HTTP requests → the gateway → one SMPP
+transceiver bind (window 100) to the same SMSC simulator on loopback (hex ids, a receipt
+0–50 ms after each submit, with TLVs and the standard text) → the gateway's delivery callback
+to a counting sink. Each tool runs in its own process; everything shares the machine.
+
+    .venv/bin/python bench/e2e_bench.py [--messages 20000] [--concurrency 64]
+        [--stall-messages 5000] [--stall-concurrency 256] [--only gatewayd|kannel]
+        [--loadgen-procs 1] [--profile-gatewayd cprofile] [--keep]
+
+Prints, per gateway: accepts/s, p50/p99 accept latency, submits/s (the simulator's records),
+receipts→callbacks/s, end-to-end messages/s, CPU ms per message (the gateway's processes
+only: bearerbox + smsbox, or the gatewayd process), peak RSS, lost and duplicated — and the
+ratios gatewayd/Kannel; then the same at 256 connections; first the ceilings of the simulator
+and of the load generator. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+from e2e import ceilings, procstat, simproc, sink
+from e2e.gatewayd_side import CALLBACK_SECRET, Gatewayd, wait_until
+from e2e.kannel import Kannel
+from e2e.run import CTX, Load, Tools, measure, run_load
+
+ROWS = (
+    ("accepted", "accepted", "{:,.0f}"),
+    ("accepts_per_s", "accepts/s", "{:,.0f}"),
+    ("accept_p50_ms", "accept p50 ms", "{:.1f}"),
+    ("accept_p99_ms", "accept p99 ms", "{:.1f}"),
+    ("submits_per_s", "submits/s (simulator)", "{:,.0f}"),
+    ("callbacks_per_s", "receipts→callbacks/s", "{:,.0f}"),
+    ("e2e_per_s", "end-to-end msg/s", "{:,.0f}"),
+    ("wall_s", "first send → last callback s", "{:.1f}"),
+    ("cpu_ms_per_msg", "CPU ms per message", "{:.3f}"),
+    ("cores", "gateway cores used", "{:.2f}"),
+    ("peak_rss_mb", "peak RSS MB", "{:.1f}"),
+    ("tools_cpu_s", "tools' CPU s (load+sim+sink)", "{:.1f}"),
+    ("lost", "lost", "{:,.0f}"),
+    ("duplicated_callbacks", "duplicated callbacks", "{:,.0f}"),
+    ("duplicated_submits", "duplicated submits", "{:,.0f}"),
+)
+RATIO_KEYS = {"accepts_per_s", "submits_per_s", "callbacks_per_s", "e2e_per_s",
+              "cpu_ms_per_msg", "peak_rss_mb", "accept_p50_ms", "accept_p99_ms"}  # fmt: skip
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--messages", type=int, default=20_000)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--stall-messages", type=int, default=5_000, help="0 skips the 256 run")
+    p.add_argument("--stall-concurrency", type=int, default=256)
+    p.add_argument("--only", choices=("gatewayd", "kannel"), help="one gateway only")
+    p.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes")
+    p.add_argument("--request-timeout", type=float, default=30.0)
+    p.add_argument("--callback-wait", type=float, default=180.0)
+    p.add_argument("--sim-ceiling-seconds", type=float, default=3.0, help="0 skips it")
+    p.add_argument("--gatewayd-log-level", default="info")
+    p.add_argument("--profile-gatewayd", choices=("cprofile",), help="profile the daemon")
+    p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    return p.parse_args()
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu": model, "load": procstat.load_average()}
+
+
+def start_tools() -> Tools:
+    sim_parent, sim_child = CTX.Pipe()
+    sim_proc = CTX.Process(target=simproc.serve, args=(sim_child,), daemon=True)
+    sim_proc.start()
+    sink_parent, sink_child = CTX.Pipe()
+    sink_proc = CTX.Process(target=sink.serve, args=(sink_child, CALLBACK_SECRET), daemon=True)
+    sink_proc.start()
+    if not sim_parent.poll(60) or not sink_parent.poll(60):
+        raise RuntimeError("the simulator or the sink did not start")
+    sim_addr = sim_parent.recv()
+    sink_port = sink_parent.recv()
+    return Tools(sim_parent, sink_parent, sink_port, sim_addr[1], [sim_proc, sink_proc])
+
+
+def stop_tools(tools: Tools) -> None:
+    for pipe in (tools.sim, tools.sink):
+        try:
+            pipe.send(("stop",))
+            if pipe.poll(10):
+                pipe.recv()
+        except (OSError, EOFError):
+            pass
+    for proc in tools.children:
+        proc.join(10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+
+
+def loadgen_ceiling(args: argparse.Namespace) -> dict[str, Any]:
+    """The load generator against a trivial server: requests/s and its CPU per request."""
+    parent, child = CTX.Pipe()
+    proc = CTX.Process(target=ceilings.serve_trivial, args=(child,), daemon=True)
+    proc.start()
+    try:
+        port = parent.recv()
+        n = min(args.messages, 20_000)
+        load = Load("trivial", n, args.concurrency, args.loadgen_procs)
+        out = run_load(f"http://127.0.0.1:{port}", load)
+        seconds = out["end"] - out["first_send"]
+        return {
+            "requests": n,
+            "ok": out["accepted_count"],
+            "requests_per_s": n / seconds,
+            "loadgen_cpu_us_per_request": out["cpu_s"] * 1e6 / n,
+        }
+    finally:
+        parent.send("stop")
+        proc.join(5)
+        if proc.is_alive():
+            proc.terminate()
+
+
+def bench_gateway(
+    name: str, args: argparse.Namespace, tools: Tools, work: Path
+) -> dict[str, dict[str, Any]]:
+    """Start one gateway, run the main load and the 256-connection load, stop it."""
+    units = args.messages + args.stall_messages + 100
+    gateway: Any
+    if name == "kannel":
+        gateway = Kannel(work / "kannel", tools.sim_port)
+    else:
+        gateway = Gatewayd(
+            work / "gatewayd",
+            tools.sim_port,
+            log_level=args.gatewayd_log_level,
+            profile=args.profile_gatewayd or "",
+        )
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        t0 = time.monotonic()
+        if name == "gatewayd":
+            gateway.start(units)
+        else:
+            gateway.start()
+        wait_until(lambda: tools.ask_sim("bound", name) >= 1, 60, f"{name} bound")
+        print(f"  {name}: started and bound in {time.monotonic() - t0:.1f} s")
+        time.sleep(1.0)  # let start-up work settle before the clock starts
+        runs = [("main", args.messages, args.concurrency)]
+        if args.stall_messages > 0:
+            runs.append(("stall", args.stall_messages, args.stall_concurrency))
+        for label, count, conc in runs:
+            print(f"  {name}: {count:,} messages at {conc} connections …", flush=True)
+            load = Load(
+                name,
+                count,
+                conc,
+                args.loadgen_procs,
+                token=getattr(gateway, "token", ""),
+                request_timeout=args.request_timeout,
+                callback_wait=args.callback_wait,
+            )
+            results[label] = measure(gateway, name, tools, load)
+            r = results[label]
+            print(
+                f"    {r['e2e_per_s']:,.0f} msg/s end to end, "
+                f"{r['cpu_ms_per_msg']:.3f} ms CPU/msg, lost {r['lost']}, "
+                f"duplicated {r['duplicated']}",
+                flush=True,
+            )
+    finally:
+        gateway.stop()
+    return results
+
+
+def fmt(value: Any, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return pattern.format(value)
+
+
+def print_table(title: str, results: dict[str, dict[str, Any]]) -> None:
+    names = [n for n in ("kannel", "gatewayd") if n in results]
+    print(f"\n{title}")
+    header = f"  {'':<30}" + "".join(f"{n:>12}" for n in names)
+    both = len(names) == 2
+    print(header + (f"{'gatewayd/Kannel':>17}" if both else ""))
+    for key, label, pattern in ROWS:
+        line = f"  {label:<30}" + "".join(f"{fmt(results[n][key], pattern):>12}" for n in names)
+        if both and key in RATIO_KEYS:
+            k, g = results["kannel"][key], results["gatewayd"][key]
+            ratio = g / k if k and not math.isnan(k) and not math.isnan(g) else float("nan")
+            line += f"{fmt(ratio, '{:.2f}×'):>17}"
+        print(line)
+    for n in names:
+        odd = {s: c for s, c in results[n]["statuses"].items() if s not in ("200", "202")}
+        if odd:
+            print(f"  {n}: other answers {odd}; e.g. {results[n]['samples']}")
+
+
+def main() -> int:
+    args = parse_args()
+    info = machine()
+    print(f"machine: {info['nproc']} × {info['cpu']}; load average {info['load']}")
+    print(
+        f"load: {args.messages:,} single-message HTTP sends at {args.concurrency} connections, "
+        f"then {args.stall_messages:,} at {args.stall_concurrency}; "
+        f"{args.loadgen_procs} load process(es)"
+    )
+    work = Path(tempfile.mkdtemp(prefix="e2e-bench-"))
+    summary: dict[str, Any] = {"machine": info}
+    tools: Tools | None = None
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    try:
+        print("\nceilings of the tools (alone, not the gateways'):")
+        if args.sim_ceiling_seconds > 0:
+            sim_c = ceilings.simulator_ceiling(args.sim_ceiling_seconds)
+            summary["sim_ceiling"] = sim_c
+            print(
+                f"  simulator, direct pipelined client, window 100, receipts on: "
+                f"{sim_c.get('submits_per_s', '?'):,} submits/s, "
+                f"{sim_c.get('receipts_per_s', '?'):,} receipts/s"
+            )
+        lg = loadgen_ceiling(args)
+        summary["loadgen_ceiling"] = lg
+        print(
+            f"  load generator → trivial HTTP server: {lg['requests_per_s']:,.0f} requests/s "
+            f"at {args.concurrency} connections ({lg['loadgen_cpu_us_per_request']:.0f} µs "
+            f"of its CPU per request)"
+        )
+        tools = start_tools()
+        names = [args.only] if args.only else ["kannel", "gatewayd"]
+        for name in names:
+            print(f"\n{name}:")
+            results[name] = bench_gateway(name, args, tools, work)
+    finally:
+        if tools is not None:
+            stop_tools(tools)
+        if args.keep:
+            print(f"\nwork directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    main_results = {n: r["main"] for n, r in results.items()}
+    print_table(f"{args.messages:,} messages at {args.concurrency} connections", main_results)
+    stall = {n: r["stall"] for n, r in results.items() if "stall" in r}
+    if stall:
+        print_table(
+            f"{args.stall_messages:,} messages at {args.stall_concurrency} connections "
+            "(does either stall?)",
+            stall,
+        )
+    print(
+        "\nbulk path: not measured — gatewayd has no bulk send endpoint yet "
+        "(the issue's ≥ 5× Kannel target applies once it exists)."
+    )
+    print(
+        "CPU per message counts the gateway's own processes (Kannel: bearerbox + smsbox; "
+        "gatewayd: its one process); the tools share the same cores."
+    )
+    print(f"machine load average at the end: {procstat.load_average()}")
+    summary.update(json_summary(results))
+    print(json.dumps(summary, default=str))
+    return 0
+
+
+def json_summary(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    keys = ("e2e_per_s", "cpu_ms_per_msg", "accepts_per_s", "accept_p50_ms", "accept_p99_ms",
+            "submits_per_s", "callbacks_per_s", "peak_rss_mb")  # fmt: skip
+    lost = duplicated = 0
+    for name, runs in results.items():
+        for label, r in runs.items():
+            prefix = name if label == "main" else f"{name}_c{r['concurrency']}"
+            for key in keys:
+                value = r[key]
+                out[f"{prefix}_{key}"] = None if math.isnan(value) else round(value, 3)
+            out[f"{prefix}_lost"] = r["lost"]
+            out[f"{prefix}_duplicated"] = r["duplicated"]
+            out[f"{prefix}_accepted"] = r["accepted"]
+            lost += r["lost"]
+            duplicated += r["duplicated"]
+    out["lost"] = lost
+    out["duplicated"] = duplicated
+    out["bulk_path"] = "not available yet"
+    for key in ("gatewayd_e2e_per_s", "kannel_e2e_per_s", "gatewayd_cpu_ms_per_msg",
+                "kannel_cpu_ms_per_msg"):  # fmt: skip
+        out.setdefault(key, None)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
