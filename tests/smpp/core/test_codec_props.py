@@ -253,3 +253,15 @@ def test_random_bytes_raise_only_the_protocol_error(data: bytes) -> None:
                 decode(f)
     except PduDecodeError:
         pass
+
+
+@pytest.mark.parametrize(
+    "cls", [c for c in PDU_CLASSES if c.command_id & 0x80000000], ids=lambda c: c.__name__
+)
+def test_error_response_with_default_body_is_a_bare_header(cls: type[Pdu]) -> None:
+    pdu = cls(sequence_number=4, command_status=CommandStatus.ESME_RSYSERR)
+    wire = encode(pdu)
+    assert len(wire) == 16
+    assert decode(wire) == pdu
+    ok = cls(sequence_number=4)  # a success keeps its (empty) body
+    assert decode(encode(ok)) == ok
