@@ -78,6 +78,8 @@ async def _send(ctx: ApiContext, principal: Principal, payload: Payload) -> web.
             form.message,
             form.callback_url,
             limit=ctx.deps.settings.message_limit,
+            priority=form.priority,
+            client_ref=form.client_ref,
             now=ctx.deps.clock(),
         )
     except SendRejected as exc:

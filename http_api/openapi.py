@@ -63,6 +63,18 @@ _SCHEMAS: dict[str, Any] = {
             },
             "message": {**_STR, "maxLength": 10000},
             "callback_url": {**_STR, "format": "uri", "description": "http(s) delivery webhook"},
+            "priority": {
+                **_INT,
+                "minimum": 0,
+                "maximum": 10,
+                "default": 0,
+                "description": "Extension: higher goes out first (OTPs before campaigns)",
+            },
+            "client_ref": {
+                **_STR,
+                "maxLength": 100,
+                "description": "Extension: your own reference, shown on the message",
+            },
         },
         ["sender_name", "contact", "message"],
     ),

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, unquote_plus
 import orjson
 from aiohttp import web
 
+from gatewayd.service.messaging import PRIORITY_MAX, PRIORITY_MIN
 from http_api.errors import ApiError, detail_error, field_errors, too_large
 
 REQUIRED = "This field is required."
@@ -26,6 +27,7 @@ BLANK = "This field may not be blank."
 NULL = "This field may not be null."
 NOT_STRING = "Not a valid string."
 GRANT_TYPE = "client_credentials"
+CLIENT_REF_MAX = 100
 _FORM = "application/x-www-form-urlencoded"
 _JSON_LIKE = ("application/json", "application/octet-stream", "")
 
@@ -109,6 +111,28 @@ class Fields:
             return None
         return self._string(name, value, True, max_length)
 
+    def optional_int(self, name: str, default: int, *, low: int, high: int) -> int:
+        """An optional integer within [low, high] (DRF IntegerField's words); "7" is taken."""
+        value = self._data.get(name)
+        if value is None:
+            return default
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            number = int(value.strip())
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        if number is None:
+            self._fail(name, "A valid integer is required.")
+        elif number < low:
+            self._fail(name, f"Ensure this value is greater than or equal to {low}.")
+        elif number > high:
+            self._fail(name, f"Ensure this value is less than or equal to {high}.")
+        else:
+            return number
+        return default
+
     def check(self) -> None:
         """400 with every collected error, if there is one."""
         if self.errors:
@@ -172,14 +196,22 @@ class SendRequest:
     contact: str
     message: str
     callback_url: str | None
+    priority: int = 0
+    client_ref: str | None = None
 
 
 def parse_send_request(data: Mapping[str, Any]) -> SendRequest:
-    """Seed 001's send-sms body. The message keeps its spaces; length is the use-case's rule."""
+    """Seed 001's send-sms body. The message keeps its spaces; length is the use-case's rule.
+
+    Two optional fields beyond seed 001, which its clients never send: `priority` 0–10 (seed
+    002: OTPs before campaigns) and `client_ref`, the caller's own reference (seed 003).
+    """
     fields = Fields(data)
     sender_name = fields.text("sender_name")
     contact = fields.text("contact")
     message = fields.text("message", trim=False)
     callback_url = fields.optional_text("callback_url")
+    priority = fields.optional_int("priority", 0, low=PRIORITY_MIN, high=PRIORITY_MAX)
+    client_ref = fields.optional_text("client_ref", max_length=CLIENT_REF_MAX)
     fields.check()
-    return SendRequest(sender_name, contact, message, callback_url)
+    return SendRequest(sender_name, contact, message, callback_url, priority, client_ref)

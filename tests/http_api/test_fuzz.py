@@ -19,7 +19,16 @@ from hypothesis import strategies as st
 from http_api import ApiSettings, create_app, start_server
 from tests.http_api.world import CLIENT_A, SECRET_A, build_world
 
-FIELDS = ["sender_name", "contact", "message", "callback_url", "grant_type", "client_id"]
+FIELDS = [
+    "sender_name",
+    "contact",
+    "message",
+    "callback_url",
+    "priority",
+    "client_ref",
+    "grant_type",
+    "client_id",
+]
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()

@@ -236,3 +236,28 @@ async def test_unicode_message_is_kept_verbatim(
     assert status == 200
     stored = await world.store.get_message(orjson.loads(raw)["message_id"])
     assert stored.text == text and stored.encoding == "ucs2"
+
+
+async def test_priority_and_client_ref_extensions(
+    world: World, client: TestClient, token: str
+) -> None:
+    body = {**SEND, "priority": "9", "client_ref": "order-77"}
+    status, raw = await post(client, "/api/send-sms", body, **bearer(token))
+    assert status == 200
+    stored = await world.store.get_message(orjson.loads(raw)["message_id"])
+    assert (stored.priority, stored.client_ref) == (9, "order-77")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (11, b'{"priority":["Ensure this value is less than or equal to 10."]}'),
+        (-1, b'{"priority":["Ensure this value is greater than or equal to 0."]}'),
+        ("high", b'{"priority":["A valid integer is required."]}'),
+        (True, b'{"priority":["A valid integer is required."]}'),
+        (1.5, b'{"priority":["A valid integer is required."]}'),
+    ],
+)
+async def test_bad_priority(client: TestClient, token: str, value: object, expected: bytes) -> None:
+    status, raw = await post(client, "/api/send-sms", {**SEND, "priority": value}, **bearer(token))
+    assert (status, raw) == (400, expected)
