@@ -172,13 +172,13 @@ async def test_receipt_requeued_when_bind_is_lost(start_sim: StartSim, esme: Con
 
 
 async def test_receipt_before_resp_with_tx_and_rx(start_sim: StartSim, esme: Connect) -> None:
-    sim = await start_sim(latency=Latency(fixed=0.2), receipts=ReceiptPolicy(before_resp=1.0))
+    sim = await start_sim(latency=Latency(fixed=0.8), receipts=ReceiptPolicy(before_resp=1.0))
     rx = await esme(sim)
     await rx.bind("rx")
     tx = await esme(sim)
     await tx.bind("tx")
     pending = tx.submit()
-    (dlr,) = await rx.wait_delivers(1, timeout=0.15)  # well before the 0.2 s resp
+    (dlr,) = await rx.wait_delivers(1, timeout=0.6)  # well before the 0.8 s resp
     assert not pending.done()
     resp = await asyncio.wait_for(pending, 2)
     receipt = parse_receipt(dlr.short_message, dlr.tlvs, dlr.esm_class)

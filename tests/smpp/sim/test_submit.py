@@ -80,7 +80,7 @@ async def test_tps_is_shared_by_the_binds_of_one_smsc(start_sim: StartSim, esme:
 
 
 async def test_window_limit_with_latency(start_sim: StartSim, esme: Connect) -> None:
-    sim = await start_sim(window=5, latency=Latency(fixed=0.2))
+    sim = await start_sim(window=5, latency=Latency(fixed=0.5))
     client = await esme(sim)
     await client.bind()
     futures = [client.submit() for _ in range(8)]
@@ -163,10 +163,10 @@ async def test_slots_are_loop_time_tenths(start_sim: StartSim, esme: Connect) ->
     for _ in range(3):
         sent_at.append(loop.time())
         await client.submit_one()
-        await asyncio.sleep(0.1)  # pacing is what is under test here
+        await asyncio.sleep(0.2)  # pacing is what is under test here
     rec = sim.records()
     arrived = [s.at for s in rec.submits]
-    assert all(0 <= a - s < 0.05 for a, s in zip(arrived, sent_at, strict=True))
+    assert all(0 <= a - s < 0.15 for a, s in zip(arrived, sent_at, strict=True))
     assert sorted(rec.slots) == sorted({int(a * 10) for a in arrived})
     assert rec.max_slot == 1
     counts = rec.slot_counts()
