@@ -2,12 +2,12 @@
 
 `Pacer` spaces submits `1 / rate` apart instead of letting a bucket empty at the start of each
 second (Kannel's 100-in-the-first-100-ms habit, which trips an SMSC that counts per 100 ms).
-Each send has a slot on a schedule `1 / rate` apart; a send less than one interval late (a
-timer fired a millisecond late) keeps the schedule, so lateness is not lost, while a longer
-gap restarts it, so idle time is never saved up into a burst: any 100 ms holds at most
-`ceil(rate / 10 + 1)` submits. A ring of the last `floor(limit)` send times also keeps any
-`1 s + guard` span at or under the contract `limit` on our clock, so an SMSC that counts a
-sliding second sees no more than its limit even when our sends arrive with some jitter.
+Each send takes a point on a schedule `1 / rate` apart and goes out a little after it at
+most: a late timer keeps the schedule (the lateness is made up at once), while a longer gap
+is never saved up into a burst, so no 100 ms holds more than `limit / 10 + 1` submits. A ring
+of the last `floor(limit)` send times also keeps any `1 s + guard` span at or under `limit`
+on our clock, so an SMSC that counts a sliding second sees no more than its limit even when
+our sends arrive with some jitter.
 
 Both are plain arithmetic on `now`; the pool owns the one timer.
 """
@@ -18,27 +18,38 @@ import math
 import random
 from collections import deque
 
+_SLOT = 0.1  # the SMSC counts submits per 100 ms
+_EPSILON = 1e-6
+
 
 class Pacer:
     """When the next submit of one SMSC may go out.
 
     `rate`: sends per second the pacer aims at (the contract times its pace share);
-    `limit`: the contract itself, never exceeded in any `1 s + guard` span of our clock.
+    `limit`: the contract itself. Each send takes the next point of a schedule `1 / rate`
+    apart and may go out up to `tolerance` after it, so a timer that fires late loses
+    nothing, while a longer gap is not saved up. Points are at least `1 / rate` apart and each
+    send is within `tolerance` of its point, so any span T holds at most
+    ``ceil((T + tolerance) * rate)`` sends; the tolerance is the largest that keeps every
+    100 ms at or under ``limit / 10 + 1`` (one interval, plus what the pace share leaves).
+    A ring of the last ``floor(limit)`` send times also keeps every `1 s + guard` at or under
+    `limit`, for an SMSC that counts a sliding second.
     """
 
-    __slots__ = ("_next", "_recent", "_span", "guard", "interval", "limit", "rate")
+    __slots__ = ("_next", "_recent", "_span", "interval", "limit", "rate", "tolerance")
 
-    def __init__(self, rate: float, limit: float | None = None, guard: float = 0.003) -> None:
+    def __init__(self, rate: float, limit: float | None = None, guard: float | None = None) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0")
         self.rate = rate
-        self.limit = limit if limit is not None else rate
+        self.limit = limit if limit is not None and limit >= rate else rate
         self.interval = 1.0 / rate
-        self.guard = guard
-        self._span = 1.0 + guard
+        bound = max(self.interval, (self.limit * _SLOT + 1) / rate - _SLOT)
+        self.tolerance = bound - _EPSILON  # strictly inside: float sums must not reach it
+        # By default the guard is the slack the pace share leaves (10 ms a second at 99 %).
+        self._span = 1.0 + (self.limit / rate - 1.0 if guard is None else guard)
         self._next = -math.inf
-        size = max(1, math.floor(self.limit))
-        self._recent: deque[float] = deque(maxlen=size)
+        self._recent: deque[float] = deque(maxlen=max(1, math.floor(self.limit)))
 
     def ready_at(self) -> float:
         """The earliest loop time the next send may go out."""
@@ -51,9 +62,8 @@ class Pacer:
         """Use one send at `now` if the pace allows it; False = wait until `ready_at()`."""
         if now < self.ready_at():
             return False
-        # A send less than one interval late keeps the schedule (the next one is not pushed
-        # back); after a longer gap the schedule restarts at `now`, so idle time is not saved.
-        base = self._next if self._next >= now - self.interval else now
+        earliest = now - self.tolerance
+        base = self._next if self._next >= earliest else earliest
         self._next = base + self.interval
         self._recent.append(now)
         return True

@@ -63,11 +63,14 @@ async def start_sim() -> AsyncIterator[StartSim]:
 
 @pytest.fixture
 async def start_pool() -> AsyncIterator[StartPool]:
-    """`await start_pool(sim, **config_fields)` → (a started, bound pool, its Recorder)."""
+    """`await start_pool(sim or (host, port), **config_fields)` → (a started pool, bound
+    unless `bound=False`, and its Recorder)."""
     pools: list[BindPool] = []
 
-    async def start(sim: Simulator, bound: bool = True, **fields: Any) -> tuple[BindPool, Recorder]:
-        host, port = sim.address()
+    async def start(
+        target: Simulator | tuple[str, int], bound: bool = True, **fields: Any
+    ) -> tuple[BindPool, Recorder]:
+        host, port = target if isinstance(target, tuple) else target.address()
         fields.setdefault("reconnect_min", 0.05)
         fields.setdefault("reconnect_max", 0.2)
         config = PoolConfig(

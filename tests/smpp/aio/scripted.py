@@ -1,0 +1,100 @@
+"""A scripted SMSC for what the simulator does not do: refuse a bind with a chosen status,
+or go silent while keeping the TCP connection open."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from smpp.core.codec import Framer, decode, encode
+from smpp.core.pdu import (
+    BindReceiver,
+    BindReceiverResp,
+    BindTransceiver,
+    BindTransceiverResp,
+    BindTransmitter,
+    BindTransmitterResp,
+    EnquireLink,
+    EnquireLinkResp,
+    Pdu,
+    SubmitSm,
+    SubmitSmResp,
+    Unbind,
+    UnbindResp,
+)
+
+_RESP = {
+    BindTransmitter: BindTransmitterResp,
+    BindReceiver: BindReceiverResp,
+    BindTransceiver: BindTransceiverResp,
+}
+
+
+@dataclass
+class Script:
+    """What the SMSC does: bind statuses in order (then ESME_ROK), whether it answers
+    enquire_link and submit_sm."""
+
+    bind_statuses: list[int] = field(default_factory=list)
+    answer_enquire_link: bool = True
+    answer_submits: bool = True
+    binds: list[int] = field(default_factory=list)  # statuses given, in order
+    enquire_links: int = 0
+    submits: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.framer = Framer()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        for frame in self.framer.feed(data):
+            self._on(decode(frame))
+        self.script.changed.set()
+
+    def _send(self, pdu: Pdu) -> None:
+        assert self.transport is not None
+        self.transport.write(encode(pdu))
+
+    def _on(self, pdu: Pdu) -> None:
+        script = self.script
+        seq = pdu.sequence_number
+        if isinstance(pdu, BindTransmitter | BindReceiver | BindTransceiver):
+            status = script.bind_statuses.pop(0) if script.bind_statuses else 0
+            script.binds.append(status)
+            self._send(_RESP[type(pdu)](seq, status, system_id="scripted"))
+        elif isinstance(pdu, EnquireLink):
+            script.enquire_links += 1
+            if script.answer_enquire_link:
+                self._send(EnquireLinkResp(seq))
+        elif isinstance(pdu, SubmitSm):
+            script.submits += 1
+            if script.answer_submits:
+                self._send(SubmitSmResp(seq, message_id=f"{script.submits:x}"))
+        elif isinstance(pdu, Unbind):
+            self._send(UnbindResp(seq))
+
+
+async def start_scripted(script: Script) -> tuple[asyncio.Server, int]:
+    """Listen on 127.0.0.1 port 0; (server, port)."""
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Conn(script), "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def wait_for(script: Script, predicate: object, within: float = 5.0) -> None:
+    """Until `predicate()` holds, checked after each read of the scripted SMSC."""
+
+    async def loop() -> None:
+        while not predicate():  # type: ignore[operator]
+            script.changed.clear()
+            await script.changed.wait()
+
+    await asyncio.wait_for(loop(), within)
