@@ -13,19 +13,15 @@ Refusals are answered at once; only accepted submits wait out the latency, so "o
 been written yet. With zero latency a resp is written in the same write as the read that
 carried its submit and the in-flight count never exceeds 1.
 
-Receipts and MO go to a receiver or transceiver bind of the same system_id (round robin);
-with none bound they wait. A deliver_sm not answered within the receipt `ack_timeout` is
-sent again (until acknowledged, or up to `max_attempts` sends); if its bind goes away it goes
-back to the queue.
+Receipts and MO go out through the `Outbox` (see there): to a receiver or transceiver bind of
+the same system_id, resent until acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
-from collections import deque
 from collections.abc import Callable
 from itertools import accumulate
 
@@ -49,6 +45,7 @@ from smpp.sim.config import BindMode, SmscPersonality
 from smpp.sim.connection import SmscConnection
 from smpp.sim.delivery import DateCache, DeliveryKind, Outgoing, receipt_frame
 from smpp.sim.limits import make_limiter
+from smpp.sim.outbox import Outbox
 from smpp.sim.records import BindRecord, SmscRecord, SubmitRecord
 from smpp.sim.ticks import TickScheduler
 
@@ -59,7 +56,6 @@ _BIND_KINDS: dict[type, tuple[BindMode, type]] = {
 }
 _SUBMIT_SM_RESP = int(CommandId.SUBMIT_SM_RESP)
 _INTERFACE_VERSION = {Tag.SC_INTERFACE_VERSION: b"\x34"}
-_TEMPORARY = frozenset({St.ESME_RX_T_APPN, St.ESME_RMSGQFUL, St.ESME_RTHROTTLED, St.ESME_RSYSERR})
 
 RECEIPT_TICK = 0.005
 """Receipts due within the same 5 ms go out together, in one write per connection: a write
@@ -102,9 +98,7 @@ class Smsc:
         self._server: asyncio.Server | None = None
         self._limiter = make_limiter(p.throttle)
         self._next_id = p.first_message_id
-        self._receivers: dict[str, list[SmscConnection]] = {}
-        self._turn = 0
-        self._waiting: dict[str, deque[Outgoing]] = {}
+        self.outbox = Outbox(loop, self.record, p.receipts, self._after_timer)
         self._dirty: dict[SmscConnection, None] = {}
         self._resps: TickScheduler[tuple[SmscConnection, BindRecord, bytes]] = TickScheduler(
             loop, self._send_due_resps
@@ -114,7 +108,6 @@ class Smsc:
         )
         self._dates = DateCache()
         self._bind_ids = 0
-        self._sweeper: asyncio.TimerHandle | None = None
         receipts = p.receipts
         self._states = tuple(receipts.mix) or ("DELIVRD",)
         self._cum_weights = tuple(accumulate(receipts.mix.values())) or (1.0,)
@@ -144,12 +137,10 @@ class Smsc:
             lambda: SmscConnection(self, self._max_pdu_size), p.host, p.port
         )
         self.record.port = self._server.sockets[0].getsockname()[1]
-        self._schedule_sweep()
+        self.outbox.start()
 
     async def close(self) -> None:
         """Stop listening, cut every connection; MO still unacknowledged fails."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
@@ -160,10 +151,7 @@ class Smsc:
             await self._server.wait_closed()
         await asyncio.sleep(0)  # let connection_lost of the cut connections run
         self.record.unacked_at_close = self.unacked + never_sent
-        for queue in self._waiting.values():
-            for item in queue:
-                if item.done is not None and not item.done.done():
-                    item.done.cancel()
+        self.outbox.stop()
 
     # --- connections ------------------------------------------------------------------------
 
@@ -180,14 +168,19 @@ class Smsc:
         if bind is not None and bind.closed_at is None:
             bind.closed_at = self.loop.time()
             bind.close_reason = bind.close_reason or reason
-        receivers = self._receivers.get(conn.system_id)
-        if receivers and conn in receivers:
-            receivers.remove(conn)
-        pending = list(conn.pending.values())
-        conn.pending.clear()
-        for item, _sent in pending:
-            self._queue(item)
+        self.outbox.connection_lost(conn)
+        self.flush()
         self._notify()
+
+    def _after_timer(self) -> None:
+        self.flush()
+        self._notify()
+
+    def on_delivery_answered(
+        self, conn: SmscConnection, item: Outgoing, status: int, now: float
+    ) -> None:
+        """A deliver_sm_resp (or generic_nack) for one of our deliver_sm arrived."""
+        self.outbox.answered(conn, item, status)
 
     def mark_dirty(self, conn: SmscConnection) -> None:
         """`conn` has output to write at the next flush."""
@@ -232,8 +225,7 @@ class Smsc:
         self.record.binds.append(conn.bind)
         self._start_bind_timers(conn)
         if mode.can_receive:
-            self._receivers.setdefault(pdu.system_id, []).append(conn)
-            self._drain_waiting(pdu.system_id, now)
+            self.outbox.add_receiver(conn, now)
 
     def _bind_status(
         self,
@@ -434,10 +426,10 @@ class Smsc:
                 with_text=policy.with_text,
             )
             self.record.receipts_sent += 1
-            self._queue(Outgoing(DeliveryKind.RECEIPT, system_id, frame), now)
+            self.outbox.send(Outgoing(DeliveryKind.RECEIPT, system_id, frame), now)
             if policy.duplicates > 0 and rng.random() < policy.duplicates:
                 self.record.receipts_duplicated += 1
-                self._queue(Outgoing(DeliveryKind.RECEIPT, system_id, frame), now)
+                self.outbox.send(Outgoing(DeliveryKind.RECEIPT, system_id, frame), now)
         self.flush()
         self._notify()
 
@@ -447,86 +439,11 @@ class Smsc:
         """Send an SMSC-originated deliver_sm (MO) now or when a receiver binds."""
         if item.kind is DeliveryKind.MO:
             self.record.mo_sent += 1
-        self._queue(item, self.loop.time())
+        self.outbox.send(item, self.loop.time())
         self.flush()
-
-    def _queue(self, item: Outgoing, now: float | None = None) -> None:
-        receivers = self._receivers.get(item.system_id)
-        if not receivers:
-            self._waiting.setdefault(item.system_id, deque()).append(item)
-            return
-        self._turn += 1
-        conn = receivers[self._turn % len(receivers)]
-        conn.send_delivery(item, self.loop.time() if now is None else now)
-
-    def _drain_waiting(self, system_id: str, now: float) -> None:
-        waiting = self._waiting.pop(system_id, None)
-        while waiting:
-            self._queue(waiting.popleft(), now)
-
-    def on_delivery_answered(
-        self, conn: SmscConnection, item: Outgoing, status: int, now: float
-    ) -> None:
-        """A deliver_sm_resp (or generic_nack) for one of our deliver_sm arrived."""
-        if status and status in _TEMPORARY and item.attempts < self._max_attempts:
-            delay = min(1.0, self.personality.receipts.ack_timeout / 4)
-            self.loop.call_later(delay, self._resend, item)
-            return
-        if status:
-            self.record.delivers_nacked += 1
-        item.acked = True
-        if conn.bind is not None:
-            conn.bind.delivers_acked += 1
-        if item.kind is DeliveryKind.RECEIPT:
-            self.record.receipts_acked += 1
-        else:
-            self.record.mo_acked += 1
-        if item.done is not None and not item.done.done():
-            item.done.set_result(None)
-
-    @property
-    def _max_attempts(self) -> float:
-        limit = self.personality.receipts.max_attempts
-        return math.inf if limit is None else max(1, limit)
-
-    def _schedule_sweep(self) -> None:
-        period = max(0.01, min(1.0, self.personality.receipts.ack_timeout / 4))
-        self._sweeper = self.loop.call_later(period, self._sweep)
-
-    def _sweep(self) -> None:
-        """Resend deliveries whose deliver_sm_resp is overdue; give up after max_attempts."""
-        now = self.loop.time()
-        edge = now - self.personality.receipts.ack_timeout
-        for conn in list(self.connections):
-            overdue: list[Outgoing] = []
-            for seq, (item, sent) in list(conn.pending.items()):
-                if sent > edge:
-                    break  # pending is in send order
-                del conn.pending[seq]
-                overdue.append(item)
-            for item in overdue:
-                self._retry(item, now)
-        self.flush()
-        self._notify()
-        self._schedule_sweep()
-
-    def _resend(self, item: Outgoing) -> None:
-        self._queue(item)
-        self.flush()
-        self._notify()
-
-    def _retry(self, item: Outgoing, now: float) -> None:
-        if item.attempts >= self._max_attempts:
-            if item.kind is DeliveryKind.RECEIPT:
-                self.record.receipts_abandoned += 1
-            if item.done is not None and not item.done.done():
-                item.done.set_exception(TimeoutError("deliver_sm was never acknowledged"))
-            return
-        self._queue(item, now)
 
     @property
     def unacked(self) -> int:
         """Deliveries sent or waiting that were not acknowledged yet."""
-        waiting = sum(len(q) for q in self._waiting.values())
         pending = sum(len(c.pending) for c in self.connections)
-        return waiting + pending + len(self._receipts)
+        return self.outbox.waiting + pending + len(self._receipts)

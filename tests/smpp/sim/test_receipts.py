@@ -8,6 +8,7 @@ from types import MappingProxyType
 from smpp.core.msgid import MessageIdFormat, same_message_id
 from smpp.core.pdu import DeliverSm, DeliverSmResp, EnquireLink, SubmitSm
 from smpp.core.receipt import MessageState, parse_receipt
+from smpp.core.status import CommandStatus as St
 from smpp.core.text import LongMessageMethod, plan_message
 from smpp.core.tlv import Tag
 from smpp.sim.config import IdFormat, Latency, ReceiptPolicy
@@ -208,3 +209,18 @@ def test_receipt_snippet_from_any_coding() -> None:
     assert snippet(payload) == "Sent as message payl"
     first = plan_message("x" * 200, LongMessageMethod.UDH8, 1).parts[0]
     assert snippet(SubmitSm(esm_class=0x40, short_message=first.short_message)) == "x" * 20
+
+
+async def test_temporary_error_answer_is_resent(start_sim: StartSim, esme: Connect) -> None:
+    sim = await start_sim(receipts=ReceiptPolicy(delay_max=0.0, ack_timeout=0.04))
+    client = await esme(sim, auto_ack=False)
+    await client.bind()
+    await client.submit_one()
+    (first,) = await client.wait_delivers(1)
+    client.send(DeliverSmResp(first.sequence_number, St.ESME_RX_T_APPN))
+    second = (await client.wait_delivers(2))[1]
+    assert second.short_message == first.short_message
+    client.send(DeliverSmResp(second.sequence_number, St.ESME_RX_P_APPN))  # final
+    await sim.wait_for_receipts_acked(1, timeout=2)
+    rec = sim.records()
+    assert (rec.receipts_acked, rec.delivers_nacked, sim.smsc().unacked) == (1, 1, 0)
