@@ -137,8 +137,12 @@ class Dispatcher:
             await self._wait_for_bind()
             if not self._running:
                 break
-            room = self._pool.capacity() - self._in_flight
-            claimed = await self._claim(room) if room > 0 else []
+            capacity = self._pool.capacity()
+            room = capacity - self._in_flight
+            # Claim in batches (a quarter of the windows at least) unless nothing is in flight:
+            # one claim is one write transaction.
+            worth = room >= max(1, capacity // 4) or (room > 0 and self._in_flight == 0)
+            claimed = await self._claim(room) if worth else []
             if not claimed:
                 await self._wait_for_work()
         log.info("dispatcher_stopped", smsc=self.profile.name, in_flight=self._in_flight)
@@ -174,32 +178,42 @@ class Dispatcher:
         return claimed
 
     def _start(self, message: Message) -> None:
-        parts = sum(1 for p in message.part_list if p.status is PartStatus.SUBMITTING)
-        self._in_flight += max(parts, 1)
+        parts = max(1, sum(1 for p in message.part_list if p.status is PartStatus.SUBMITTING))
+        self._in_flight += parts
         self._idle.clear()
-        task = asyncio.get_running_loop().create_task(self._send_guarded(message, parts))
+        held = [parts]
+
+        def release() -> None:
+            """The SMSC answered: its window room is free while the answers are recorded."""
+            self._in_flight -= held[0]
+            held[0] = 0
+            self._wake.set()
+
+        task = asyncio.get_running_loop().create_task(self._send_guarded(message, release))
         self._tasks.add(task)
 
-    async def _send_guarded(self, message: Message, parts: int) -> None:
+    async def _send_guarded(self, message: Message, release: Callable[[], None]) -> None:
         try:
-            await self.send_message(message)
+            await self.send_message(message, release)
         except asyncio.CancelledError:
             raise
         except Exception:  # one message's trouble must not stop the SMSC's traffic
             log.exception("dispatch_failed", message_id=message.id, smsc=self.profile.name)
         finally:
-            self._in_flight -= max(parts, 1)
+            release()
             task = asyncio.current_task()
             if task is not None:
                 self._tasks.discard(task)
             if not self._tasks:
                 self._idle.set()
-            self._wake.set()  # room freed: claim more
 
     # -- one message ------------------------------------------------------------------------
 
-    async def send_message(self, message: Message) -> None:
-        """Submit the claimed message's SUBMITTING parts in order and record each answer."""
+    async def send_message(
+        self, message: Message, release: Callable[[], None] | None = None
+    ) -> None:
+        """Submit the claimed message's SUBMITTING parts in order and record each answer;
+        `release` is called once the SMSC has answered, before the answers are stored."""
         plan = self._plan(message)
         if plan is None:
             await self._fail_rest(message, 1, "Message cannot be split as it was planned")
@@ -215,6 +229,8 @@ class Dispatcher:
             return
         requests = [self._request(message, source, plan, by_index[p.index]) for p in parts]
         results = await self._pool.submit(requests)
+        if release is not None:
+            release()
         for part, result in zip(parts, results, strict=False):
             self._metrics.submits.labels(self.profile.name, result.outcome.value).inc()
             if not await self._record(message, part, result):

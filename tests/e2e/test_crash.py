@@ -1,0 +1,160 @@
+"""Crash and stop: the daemon as a real process, killed with SIGKILL while dispatching or
+stopped with SIGTERM, against a simulator that outlives it (it runs in the test process)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gatewayd.service.model import LedgerKind, MessageStatus, PartStatus
+from gatewayd.service.ports import Store
+from smpp.sim.config import SimulatorConfig, SmscPersonality
+from smpp.sim.simulator import start_simulator
+from tests.e2e.harness import SAFARICOM, personalities
+from tests.e2e.process import opened_store, seed, send_many, start_daemon, write_config
+
+pytestmark = pytest.mark.slow
+
+CRASH_MESSAGES = 5000
+SENDER = "acme-kim-saf"
+SEEDED_UNITS = 100  # what seed_world gives the sender
+
+
+def safaricom() -> SmscPersonality:
+    return replace(personalities()["safaricom"], name="safaricom")
+
+
+async def top_up(state_dir: Path, units: int) -> None:
+    async with opened_store(state_dir) as store:
+        await store.post_entry(
+            SENDER, LedgerKind.TOPUP, units, "test", "crash test", "t", datetime.now(UTC)
+        )
+
+
+async def count_final(store: Store) -> int:
+    total = 0
+    for status in (MessageStatus.DELIVERED, MessageStatus.FAILED):
+        page = await store.list_messages("acme", status=status, limit=CRASH_MESSAGES * 2)
+        total += len(page.items)
+    return total
+
+
+async def wait_all_final(state_dir: Path, timeout: float) -> None:
+    """Poll the store (a second SQLite connection) until every message is final."""
+    deadline = time.monotonic() + timeout
+    async with opened_store(state_dir) as store:
+        while (final := await count_final(store)) < CRASH_MESSAGES:
+            assert time.monotonic() < deadline, f"only {final} of {CRASH_MESSAGES} final"
+            await _pause(0.5)
+
+
+async def _pause(seconds: float) -> None:
+    import asyncio  # noqa: PLC0415
+
+    await asyncio.sleep(seconds)
+
+
+async def test_sigkill_while_dispatching_loses_nothing_and_charges_once(tmp_path: Path) -> None:
+    seed_value = random.randrange(1 << 30)
+    rng = random.Random(seed_value)
+    print(f"crash test seed {seed_value}")
+    sim = await start_simulator(SimulatorConfig(smscs=(safaricom(),), seed=seed_value))
+    daemons = []
+    try:
+        config = write_config(sim, tmp_path, window=20, tps=600.0)
+        await seed(tmp_path)
+        await top_up(tmp_path, CRASH_MESSAGES)
+        first = await start_daemon(config)
+        daemons.append(first)
+        texts = [f"Crash test {n:05d}" for n in range(CRASH_MESSAGES)]
+        t0 = time.monotonic()
+        ids = await send_many(first.url, SAFARICOM, texts)
+        print(f"sent in {time.monotonic() - t0:.1f} s")
+        record = sim.records("safaricom")
+        left = CRASH_MESSAGES - record.submit_count
+        assert left > 400, f"dispatching was nearly done ({left} left) before the kill"
+        kill_at = record.submit_count + rng.randrange(100, left - 100)
+        await sim.wait_until(lambda: record.submit_count >= kill_at, 60, "the kill moment")
+        first.proc.send_signal(signal.SIGKILL)
+        assert await first.exit_code(10) == -signal.SIGKILL
+
+        second = await start_daemon(config)
+        daemons.append(second)
+        in_doubt = int((await second.wait_event("recovery_done"))["in_doubt"])
+        print(f"restarted at {time.monotonic() - t0:.1f} s")
+        await wait_all_final(tmp_path, timeout=90)
+        print(f"all final at {time.monotonic() - t0:.1f} s")
+        second.proc.send_signal(signal.SIGTERM)
+        assert await second.exit_code(15) == 0
+    finally:
+        for daemon in daemons:
+            if daemon.proc.returncode is None:
+                daemon.proc.kill()
+                await daemon.proc.wait()
+        await sim.close()
+
+    accepted = Counter(s.text for s in record.submits if s.status == 0)
+    assert set(accepted) == set(texts), "a message never reached the SMSC"
+    duplicates = sum(n - 1 for n in accepted.values())
+    print(f"killed after {kill_at} submits; in doubt {in_doubt}, duplicates {duplicates}")
+    assert duplicates <= in_doubt
+
+    async with opened_store(tmp_path) as store:
+        balance = await store.balance(SENDER)
+        assert balance == SEEDED_UNITS + CRASH_MESSAGES - CRASH_MESSAGES  # one unit each
+        assert await store.ledger_sum(SENDER) == balance
+        debits = [e for e in await store.entries(SENDER) if e.kind is LedgerKind.DEBIT]
+        assert sorted(e.reference for e in debits) == sorted(ids)  # exactly once each
+        assert await count_final(store) == CRASH_MESSAGES
+        delivered = await store.list_messages(
+            "acme", status=MessageStatus.DELIVERED, limit=CRASH_MESSAGES * 2
+        )
+        assert len(delivered.items) == CRASH_MESSAGES
+        marked = [m for m in delivered.items if m.in_doubt]
+        assert len(marked) == in_doubt
+        for message in marked[:20]:
+            full = await store.get_message(message.id)
+            assert any("In doubt" in e.description for e in full.timeline)
+
+
+async def test_sigterm_drains_unbinds_and_exits_zero(tmp_path: Path) -> None:
+    sim = await start_simulator(SimulatorConfig(smscs=(safaricom(),)))
+    daemon = None
+    try:
+        config = write_config(sim, tmp_path, window=20, tps=300.0)
+        await seed(tmp_path)
+        await top_up(tmp_path, 1000)
+        daemon = await start_daemon(config)
+        texts = [f"Stop test {n:04d}" for n in range(600)]
+        await send_many(daemon.url, SAFARICOM, texts)
+        record = sim.records("safaricom")
+        assert record.submit_count < len(texts), "everything was sent before the stop"
+        started = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        code = await daemon.exit_code(15)
+        took = time.monotonic() - started
+        assert code == 0, daemon.tail()
+        assert took < 3.0 + 1.0 + 2.0  # drain_timeout + unbind_timeout + start-up slack
+        assert record.unbinds >= 1
+    finally:
+        if daemon is not None and daemon.proc.returncode is None:
+            daemon.proc.kill()
+            await daemon.proc.wait()
+        await sim.close()
+
+    async with opened_store(tmp_path) as store:
+        sent = await store.list_messages("acme", status=MessageStatus.SENT, limit=1000)
+        for item in sent.items:
+            message = await store.get_message(item.id)
+            for part in message.part_list:
+                assert part.status is not PartStatus.SUBMITTING
+                assert part.smsc_message_id, f"{message.id} is SENT without its receipt key"
+        queued = await store.queue_depth("safaricom")
+        print(f"stop left {len(sent.items)} SENT (awaiting receipts) and {queued} queued")
