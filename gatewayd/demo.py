@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from config.settings import Settings
+from gatewayd import logs
 from gatewayd.logs import get_logger
 from gatewayd.service.auth import hash_secret, new_client_credentials
 from gatewayd.service.model import CampaignType, LedgerKind, SenderType
@@ -173,6 +174,8 @@ async def demo(
     from gatewayd import main  # noqa: PLC0415 (main imports this module lazily too)
 
     stream = out or sys.stdout
+    if settings.log.level == "info":  # the curl lines matter more than routine log lines
+        logs.configure("warning", settings.log.format)
     directory = state_dir or Path(tempfile.mkdtemp(prefix="gatewayd-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
     sim = await start_simulator(SimulatorConfig(smscs=kenyan_personalities()))
