@@ -56,6 +56,22 @@ async def seed(store: SqlStore, units: int) -> None:
     await store.post_entry("snd", LedgerKind.TOPUP, units, "admin:bench", "bench", "b", T0)
 
 
+def server_cpu(store: SqlStore) -> float | None:
+    """CPU seconds of the PostgreSQL backend serving the writer, when it runs on this host."""
+    runner = store.writer._runner
+    if not hasattr(runner, "server_pids"):
+        return None
+    total = 0
+    for pid in runner.server_pids():
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 async def drive(store: SqlStore, count: int, producers: int) -> dict[str, Any]:
     """`count` accepts from `producers` concurrent tasks; throughput and latency."""
     latencies: list[float] = []
@@ -72,12 +88,14 @@ async def drive(store: SqlStore, count: int, producers: int) -> dict[str, Any]:
 
     batches, units = store.writer.batches, store.writer.units
     cpu = time.process_time()
+    server = server_cpu(store)
     start = time.perf_counter()
     await asyncio.gather(*(producer() for _ in range(producers)))
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu
+    server_after = server_cpu(store)
     latencies.sort()
-    return {
+    result = {
         "accepts": len(latencies),
         "seconds": round(elapsed, 3),
         "accepts_per_s": round(len(latencies) / elapsed),
@@ -87,6 +105,9 @@ async def drive(store: SqlStore, count: int, producers: int) -> dict[str, Any]:
         "mean_batch": round((store.writer.units - units) / (store.writer.batches - batches), 1),
         "process_cpu_ms_per_accept": round(cpu * 1000 / len(latencies), 3),
     }
+    if server is not None and server_after is not None:
+        result["server_cpu_ms_per_accept"] = round((server_after - server) * 1000 / count, 3)
+    return result
 
 
 async def run_backend(
@@ -166,7 +187,7 @@ async def main() -> None:
         print(f"postgres: server {version}", flush=True)
         postgres = await run_backend("postgres", pg_opener(args.pg), args.count, args.producers)
     summary = {f"sqlite_{k}": v for k, v in sqlite.items()}
-    summary |= {f"postgres_{k}": postgres.get(k) for k in sqlite}
+    summary |= {f"postgres_{k}": postgres.get(k) for k in [*sqlite, "server_cpu_ms_per_accept"]}
     summary["producers"] = args.producers
     print(json.dumps(summary))
 

@@ -38,23 +38,25 @@ async def open_store(
     receipt_ttl: timedelta = timedelta(days=3),
     parked_ttl: timedelta = timedelta(days=1),
     max_batch: int = 512,
+    lanes: int = 2,
     pool_size: int = 4,
 ) -> SqlStore:
     """Open the store the URL names (not migrated: call `migrate()`).
 
     refund_policy: when failed messages are refunded (RefundPolicy). receipt_ttl: how long a
     (smsc, message id) stays matchable; parked_ttl: how long a receipt that overtook its
-    submit_sm_resp waits. max_batch: units per group commit. pool_size: PostgreSQL readers.
+    submit_sm_resp waits. max_batch: units per group commit; lanes: batches in flight at once
+    (see GroupWriter). pool_size: PostgreSQL readers.
     """
     policy = Policy(refund_policy, receipt_ttl, parked_ttl)
     if url.startswith(_SQLITE):
-        return await _open_sqlite(url, policy, max_batch)
+        return await _open_sqlite(url, policy, max_batch, lanes)
     if url.startswith(("postgresql://", "postgres://")):
-        return await _open_postgres(url, policy, max_batch, pool_size)
+        return await _open_postgres(url, policy, max_batch, lanes, pool_size)
     raise ValueError(f"store url {url!r}: expected sqlite:///PATH or postgresql://…")
 
 
-async def _open_sqlite(url: str, policy: Policy, max_batch: int) -> SqlStore:
+async def _open_sqlite(url: str, policy: Policy, max_batch: int, lanes: int) -> SqlStore:
     parts = urlsplit(url)
     path = url[len(_SQLITE) :].split("?", 1)[0]
     if not path or path == ":memory:":
@@ -64,19 +66,21 @@ async def _open_sqlite(url: str, policy: Policy, max_batch: int) -> SqlStore:
         raise ValueError(f"store url {url!r}: synchronous must be one of {sorted(_SYNCHRONOUS)}")
     runner = await sqlite.SqliteRunner.connect(path, _SYNCHRONOUS[mode])
     db, reader = await sqlite.open_reader(path)
-    writer = GroupWriter(runner, max_batch=max_batch, translate=sqlite.translate)
+    writer = GroupWriter(runner, max_batch=max_batch, lanes=lanes, translate=sqlite.translate)
     return SqlStore(writer, lambda: reader, policy, [db.close, runner.close])
 
 
-async def _open_postgres(url: str, policy: Policy, max_batch: int, pool_size: int) -> SqlStore:
-    runner = await postgres.PgRunner.connect(url)
+async def _open_postgres(
+    url: str, policy: Policy, max_batch: int, lanes: int, pool_size: int
+) -> SqlStore:
+    runner = await postgres.PgRunner.connect(url, lanes)
     pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
 
     async def pool_read(op: Callable[[Tx], Coroutine[Any, Any, Any]]) -> Any:
         async with pool.acquire() as conn:
             return await op(postgres.PgTx(conn))
 
-    writer = GroupWriter(runner, max_batch=max_batch, translate=postgres.translate)
+    writer = GroupWriter(runner, max_batch=max_batch, lanes=lanes, translate=postgres.translate)
     return SqlStore(writer, None, policy, [pool.close, runner.close], pool_read=pool_read)
 
 

@@ -25,7 +25,7 @@ from gatewayd.service.model import (
 )
 from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound, StoreError
 from gatewayd.store import rows, rules
-from gatewayd.store.tx import Row, Tx
+from gatewayd.store.tx import COLUMNS, Row, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +37,13 @@ class Policy:
     parked_ttl: timedelta = timedelta(days=1)
 
 
-_INITIATED = MessageStatus.INITIATED.value
-_QUEUED = DispatchState.QUEUED.value
-_PENDING = PartStatus.PENDING.value
+# Enum members and values looked up once: attribute access on an Enum class is slow in 3.11.
+_S_INITIATED = MessageStatus.INITIATED
+_D_QUEUED = DispatchState.QUEUED
+_P_PENDING = PartStatus.PENDING
+_INITIATED = _S_INITIATED.value
+_QUEUED = _D_QUEUED.value
+_PENDING = _P_PENDING.value
 _DEBIT = LedgerKind.DEBIT.value
 
 
@@ -62,12 +66,15 @@ async def accept_many(tx: Tx, batch: Sequence[NewMessage]) -> list[tuple[str, An
     A message id already stored is not looked up beforehand (ids are fresh UUIDs; the lookup
     cost a round trip per batch): the primary key refuses it, the batch fails, and the
     writer's unit-by-unit retry reports AlreadyExists for that message alone."""
+    seqs = await _next_seqs(tx, len(batch))
+    # Everything that does not depend on the floats is built before their locks are taken,
+    # so another writer lane's transaction holds them for less time.
+    prepared = [_prepare(tx, seq, m) for seq, m in zip(seqs, batch, strict=True)]
     floats = await _lock_floats(tx, _distinct(m.sender_id for m in batch))
-    seqs = iter(await _next_seqs(tx, len(batch)))
     taken: set[str] = set()
     out: list[tuple[str, Any]] = []
     rows_ = _Batch()
-    for message in batch:
+    for message, row, parts, event, result in prepared:
         try:
             _check(message, floats, taken)
         except StoreError as exc:
@@ -75,10 +82,17 @@ async def accept_many(tx: Tx, batch: Sequence[NewMessage]) -> list[tuple[str, An
             continue
         taken.add(message.id)
         account_id, available = floats[message.sender_id]
-        floats[message.sender_id] = (account_id, available - message.units)
+        left = available - message.units
+        floats[message.sender_id] = (account_id, left)
         rows_.debits[message.sender_id] = rows_.debits.get(message.sender_id, 0) + message.units
-        _collect(tx, next(seqs), message, available - message.units, rows_)
-        out.append(("ok", accepted(message)))
+        rows_.messages.append(row)
+        rows_.parts.extend(parts)
+        rows_.events.append(event)
+        rows_.entries.append((
+            account_id, message.sender_id, _DEBIT, -message.units, left, message.actor,
+            "SMS sent", message.id, row[_CREATED_AT],
+        ))  # fmt: skip
+        out.append(("ok", result))
     await _write(tx, rows_)
     return out
 
@@ -119,22 +133,22 @@ def _check(message: NewMessage, floats: dict[str, tuple[str, int]], taken: set[s
         raise InsufficientBalance(message.sender_id, message.units, owner[1])
 
 
-def _collect(tx: Tx, seq: int, m: NewMessage, balance_after: int, out: _Batch) -> None:
+_Prepared = tuple[NewMessage, tuple[Any, ...], list[tuple[Any, ...]], tuple[Any, ...], Message]
+_CREATED_AT = COLUMNS["messages"].index("created_at")
+
+
+def _prepare(tx: Tx, seq: int, m: NewMessage) -> _Prepared:
+    """The message's rows (message, parts, INITIATED event) and what accept returns."""
     at = tx.time(m.created_at)
-    out.messages.append((
+    row = (
         seq, m.id, m.account_id, m.sender_id, m.sender_name, m.contact, m.operator, m.text,
         m.units, m.parts, m.encoding, m.priority, _INITIATED, m.description, _QUEUED,
         m.callback_url, m.callback_on_sent, m.client_ref, at, at, tx.time(m.scheduled_at),
         0, 0, None, 0,
-    ))  # fmt: skip
-    out.parts.extend(
-        (seq, i, m.parts, _PENDING, None, None, None) for i in range(1, m.parts + 1)
-    )
-    out.entries.append((
-        m.account_id, m.sender_id, _DEBIT, -m.units, balance_after, m.actor,
-        "SMS sent", m.id, at,
-    ))  # fmt: skip
-    out.events.append((seq, _INITIATED, m.description, at, None))
+    )  # fmt: skip
+    parts = [(seq, i, m.parts, _PENDING, None, None, None) for i in range(1, m.parts + 1)]
+    event = (seq, _INITIATED, m.description, at, None)
+    return m, row, parts, event, accepted(m)
 
 
 async def _write(tx: Tx, batch: _Batch) -> None:
@@ -158,12 +172,12 @@ def accepted(m: NewMessage) -> Message:
     return Message(
         id=m.id, account_id=m.account_id, sender_id=m.sender_id, sender_name=m.sender_name,
         contact=m.contact, operator=m.operator, text=m.text, units=m.units, parts=m.parts,
-        encoding=m.encoding, priority=m.priority, status=MessageStatus.INITIATED,
-        description=m.description, dispatch=DispatchState.QUEUED, callback_url=m.callback_url,
+        encoding=m.encoding, priority=m.priority, status=_S_INITIATED,
+        description=m.description, dispatch=_D_QUEUED, callback_url=m.callback_url,
         client_ref=m.client_ref, created_at=m.created_at, updated_at=m.created_at,
-        timeline=(StatusEvent(m.id, MessageStatus.INITIATED, m.description, m.created_at),),
+        timeline=(StatusEvent(m.id, _S_INITIATED, m.description, m.created_at),),
         part_list=tuple(
-            MessagePart(m.id, i, m.parts, PartStatus.PENDING) for i in range(1, m.parts + 1)
+            MessagePart(m.id, i, m.parts, _P_PENDING) for i in range(1, m.parts + 1)
         ),
         scheduled_at=m.scheduled_at, callback_on_sent=m.callback_on_sent,
     )  # fmt: skip

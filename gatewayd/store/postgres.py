@@ -77,20 +77,23 @@ class PgTx:
 
 
 class PgRunner:
-    """Runs a batch of units in one transaction on the writer connection."""
+    """Runs a batch of units in one transaction on its lane's writer connection."""
 
-    def __init__(self, dsn: str, conn: asyncpg.Connection) -> None:
+    def __init__(self, dsn: str, conns: list[asyncpg.Connection]) -> None:
         self._dsn = dsn
-        self._conn = conn
+        self._conns = conns
 
     @classmethod
-    async def connect(cls, dsn: str) -> PgRunner:
-        return cls(dsn, await asyncpg.connect(dsn))
+    async def connect(cls, dsn: str, lanes: int) -> PgRunner:
+        return cls(dsn, [await asyncpg.connect(dsn) for _ in range(lanes)])
 
-    async def run_batch(self, work: Sequence[Work]) -> list[tuple[str, Any]]:
-        if self._conn.is_closed():  # the server restarted or the link dropped: reconnect
-            self._conn = await asyncpg.connect(self._dsn)
-        conn = self._conn
+    def server_pids(self) -> list[int]:
+        return [c.get_server_pid() for c in self._conns]
+
+    async def run_batch(self, work: Sequence[Work], lane: int = 0) -> list[tuple[str, Any]]:
+        if self._conns[lane].is_closed():  # the server restarted or the link dropped
+            self._conns[lane] = await asyncpg.connect(self._dsn)
+        conn = self._conns[lane]
         tx = PgTx(conn)
         out: list[tuple[str, Any]] = [("error", RuntimeError("not run"))] * len(work)
         async with conn.transaction():
@@ -110,7 +113,8 @@ class PgRunner:
         return out
 
     async def close(self) -> None:
-        await self._conn.close()
+        for conn in self._conns:
+            await conn.close()
 
 
 def translate(exc: Exception) -> Exception:

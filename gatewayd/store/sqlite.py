@@ -10,6 +10,10 @@ The writer owns a plain `sqlite3` connection on a dedicated thread and runs a wh
 units there in one hop (`tx.run_sync`): aiosqlite would cost a thread hop per statement, about
 eight per accept. Reads go around the writer on an aiosqlite connection (WAL lets them run
 while the writer commits).
+
+WAL checkpoints (copying the log back into the database, and its fsync) run on a third thread
+with a connection of their own, every `CHECKPOINT_EVERY` batches, instead of inside whichever
+commit crosses SQLite's automatic threshold: that commit's callers would otherwise wait for it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -115,6 +119,9 @@ class AioSqliteTx(_Common):
         await self._db.executemany(_insert(table), rows)
 
 
+CHECKPOINT_EVERY = 64  # batches between background WAL checkpoints
+
+
 def _connect(path: str, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
@@ -126,22 +133,51 @@ def _connect(path: str, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
+class Checkpointer:
+    """Passive WAL checkpoints on a thread and connection of their own, one at a time."""
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="gatewayd-sqlite-checkpoint")
+        self._conn = self._executor.submit(_connect, path, synchronous).result()
+        self._running: Future[None] | None = None
+
+    def kick(self) -> None:
+        """Start a checkpoint unless one is running (thread-safe; never blocks)."""
+        if self._running is None or self._running.done():
+            self._running = self._executor.submit(self._checkpoint, "PASSIVE")
+
+    def _checkpoint(self, mode: str) -> None:
+        self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+
+    def close(self) -> None:
+        self._executor.submit(self._checkpoint, "TRUNCATE").result()
+        self._executor.submit(self._conn.close).result()
+        self._executor.shutdown(wait=True)
+
+
 class SqliteRunner:
     """Runs a batch of units in one `BEGIN IMMEDIATE … COMMIT` on the writer thread."""
 
-    def __init__(self, executor: ThreadPoolExecutor, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, executor: ThreadPoolExecutor, conn: sqlite3.Connection, checkpointer: Checkpointer
+    ) -> None:
         self._executor = executor
         self._conn = conn
         self._tx = SqliteTx(conn)
+        self._checkpointer = checkpointer
+        self._commits = 0
 
     @classmethod
     async def connect(cls, path: str, synchronous: str = "NORMAL") -> SqliteRunner:
         executor = ThreadPoolExecutor(1, thread_name_prefix="gatewayd-sqlite-writer")
         loop = asyncio.get_running_loop()
         conn = await loop.run_in_executor(executor, _connect, path, synchronous)
-        return cls(executor, conn)
+        await loop.run_in_executor(executor, conn.execute, "PRAGMA wal_autocheckpoint=0")
+        checkpointer = await loop.run_in_executor(None, Checkpointer, path, synchronous)
+        return cls(executor, conn, checkpointer)
 
-    async def run_batch(self, work: Sequence[Work]) -> list[tuple[str, Any]]:
+    async def run_batch(self, work: Sequence[Work], lane: int = 0) -> list[tuple[str, Any]]:
+        """Lanes share the one writer thread: their batches queue there and run in turn."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._run, work)
 
@@ -155,6 +191,9 @@ class SqliteRunner:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            self._checkpointer.kick()
         return out
 
     def _units(self, work: Sequence[Work]) -> list[tuple[str, Any]]:
@@ -180,6 +219,7 @@ class SqliteRunner:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
+        await loop.run_in_executor(None, self._checkpointer.close)
 
 
 async def open_reader(path: str) -> tuple[aiosqlite.Connection, AioSqliteTx]:

@@ -48,10 +48,12 @@ class BatchRunner(Protocol):
     """A backend's way to run a list of units in one transaction.
 
     Returns, per unit in order, ("ok", value) or ("error", domain exception). Raises when the
-    transaction as a whole failed (nothing of it was committed).
+    transaction as a whole failed (nothing of it was committed). `lane` says which writer lane
+    asks; lanes run at the same time, so a backend gives each its own connection or serialises
+    them.
     """
 
-    async def run_batch(self, work: Sequence[Work]) -> list[tuple[str, Any]]: ...
+    async def run_batch(self, work: Sequence[Work], lane: int) -> list[tuple[str, Any]]: ...
 
 
 class ClosedError(RuntimeError):
@@ -59,13 +61,20 @@ class ClosedError(RuntimeError):
 
 
 class GroupWriter:
-    """Feeds queued units to a `BatchRunner`, many per transaction."""
+    """Feeds queued units to a `BatchRunner`, many per transaction, on `lanes` batches at once.
+
+    With two lanes one batch can be committing while the next is being gathered and prepared,
+    so the event loop's share of the work (waking callers, building rows) overlaps the
+    database's instead of alternating with it. A lane that wakes takes its share of what is
+    queued (split evenly with the lanes still idle), up to `max_batch`.
+    """
 
     def __init__(
         self,
         runner: BatchRunner,
         *,
         max_batch: int = 512,
+        lanes: int = 2,
         translate: Callable[[Exception], Exception] = lambda exc: exc,
     ) -> None:
         self._runner = runner
@@ -73,7 +82,11 @@ class GroupWriter:
         self._max_batch = max_batch
         self._queue: asyncio.Queue[Work | None] = asyncio.Queue()
         self._closed = False
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="store-writer")
+        self._idle = lanes
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._loop(lane), name=f"store-writer-{lane}") for lane in range(lanes)
+        ]
         self.batches = 0  # counters for the benchmark and metrics
         self.units = 0
 
@@ -95,48 +108,52 @@ class GroupWriter:
 
     async def close(self) -> None:
         """Take no more work, finish what is queued, stop."""
-        if self._closed:
-            await self._task
-            return
-        self._closed = True
-        self._queue.put_nowait(None)
-        await self._task
+        if not self._closed:
+            self._closed = True
+            for _ in self._tasks:
+                self._queue.put_nowait(None)
+        await asyncio.gather(*self._tasks)
 
-    async def _loop(self) -> None:
-        stopping = False
-        while not stopping:
+    async def _loop(self, lane: int) -> None:
+        while True:
             first = await self._queue.get()
+            self._idle -= 1
             if first is None:
-                break
+                return
+            share = -(-(self._queue.qsize() + 1) // (self._idle + 1))
             batch: list[Work] = [first]
-            while len(batch) < self._max_batch and not self._queue.empty():
+            stopping = False
+            while len(batch) < min(share, self._max_batch) and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is None:
                     stopping = True
                     break
                 batch.append(item)
-            await self._run(batch)
+            await self._run(batch, lane)
+            if stopping:
+                return
+            self._idle += 1
 
-    async def _run(self, batch: list[Work]) -> None:
+    async def _run(self, batch: list[Work], lane: int) -> None:
         live = [w for w in batch if not w.future.cancelled()]
         if not live:
             return
         self.batches += 1
         self.units += len(live)
         try:
-            outcomes = await self._runner.run_batch(live)
+            outcomes = await self._runner.run_batch(live, lane)
         except Exception:
             if len(live) == 1:
-                await self._run_alone(live[0])
+                await self._run_alone(live[0], lane)
                 return
             for unit in live:  # one bad unit must not fail the others
-                await self._run_alone(unit)
+                await self._run_alone(unit, lane)
             return
         _settle(live, outcomes)
 
-    async def _run_alone(self, unit: Work) -> None:
+    async def _run_alone(self, unit: Work, lane: int) -> None:
         try:
-            outcomes = await self._runner.run_batch([unit])
+            outcomes = await self._runner.run_batch([unit], lane)
         except Exception as exc:
             if not unit.future.done():
                 unit.future.set_exception(self._translate(exc))

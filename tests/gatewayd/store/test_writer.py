@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.parametrize(
 )
 
 
-async def _sql(store_factory: StoreFactory) -> SqlStore:
-    store = await store_factory()
+async def _sql(store_factory: StoreFactory, **options: Any) -> SqlStore:
+    store = await store_factory(**options)
     assert isinstance(store, SqlStore)
     return store
 
@@ -43,7 +44,7 @@ async def test_migrate_is_idempotent(store_factory: StoreFactory) -> None:
 
 
 async def test_domain_error_rolls_back_only_its_unit(store_factory: StoreFactory) -> None:
-    store = await _sql(store_factory)
+    store = await _sql(store_factory, lanes=1)
     await seed(store, units=1)
     batches = store.writer.batches
     results = await asyncio.gather(
@@ -96,6 +97,16 @@ async def test_unique_violation_surfaces_as_already_exists(
 
     with pytest.raises(AlreadyExists):
         await store.writer.submit(raw_insert)
+
+
+async def test_lanes_split_what_is_queued(store_factory: StoreFactory) -> None:
+    store = await _sql(store_factory, lanes=2)
+    await seed(store, units=100)
+    batches = store.writer.batches
+    accepted = await asyncio.gather(*(store.accept(new_message(f"m{i}")) for i in range(40)))
+    assert len(accepted) == 40
+    assert store.writer.batches - batches == 2  # 20 + 20, both lanes busy at once
+    assert await store.balance("snd1") == 60
 
 
 async def test_close_drains_queued_work(store_factory: StoreFactory) -> None:
