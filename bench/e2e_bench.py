@@ -6,14 +6,17 @@ transceiver bind (window 100) to the same SMSC simulator on loopback (hex ids, a
 to a counting sink. Each tool runs in its own process; everything shares the machine.
 
     .venv/bin/python bench/e2e_bench.py [--messages 20000] [--concurrency 64]
-        [--stall-messages 5000] [--stall-concurrency 256] [--only gatewayd|kannel]
-        [--loadgen-procs 1] [--profile-gatewayd cprofile] [--keep]
+        [--stall-messages 5000] [--stall-concurrency 256] [--no-new-connections]
+        [--only gatewayd|kannel]
+        [--loadgen-procs 1] [--client raw|aiohttp] [--profile-gatewayd cprofile] [--keep]
 
 Prints, per gateway: accepts/s, p50/p99 accept latency, submits/s (the simulator's records),
 receipts→callbacks/s, end-to-end messages/s, CPU ms per message (the gateway's processes
 only: bearerbox + smsbox, or the gatewayd process), peak RSS, lost and duplicated — and the
-ratios gatewayd/Kannel; then the same at 256 connections; first the ceilings of the simulator
-and of the load generator. The last line is one JSON object.
+ratios gatewayd/Kannel; then the same at 256 connections, once with keep-alive connections and
+once with a new connection per request (as clients without a connection pool do, the seed's
+`requests.post` example among them); first the ceilings of the simulator and of the load
+generator for each load shape. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -47,9 +50,12 @@ ROWS = (
     ("e2e_per_s", "end-to-end msg/s", "{:,.0f}"),
     ("wall_s", "first send → last callback s", "{:.1f}"),
     ("cpu_ms_per_msg", "CPU ms per message", "{:.3f}"),
+    ("loop_ms_per_msg", "  of which event-loop thread", "{:.3f}"),
     ("cores", "gateway cores used", "{:.2f}"),
     ("peak_rss_mb", "peak RSS MB", "{:.1f}"),
-    ("tools_cpu_s", "tools' CPU s (load+sim+sink)", "{:.1f}"),
+    ("loadgen_ms_per_msg", "load generator CPU ms/msg", "{:.3f}"),
+    ("sim_ms_per_msg", "simulator CPU ms/msg", "{:.3f}"),
+    ("sink_ms_per_msg", "callback sink CPU ms/msg", "{:.3f}"),
     ("lost", "lost", "{:,.0f}"),
     ("duplicated_callbacks", "duplicated callbacks", "{:,.0f}"),
     ("duplicated_submits", "duplicated submits", "{:,.0f}"),
@@ -64,8 +70,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--stall-messages", type=int, default=5_000, help="0 skips the 256 run")
     p.add_argument("--stall-concurrency", type=int, default=256)
+    p.add_argument(
+        "--no-new-connections",
+        action="store_true",
+        help="skip the stall run that opens a new connection per request",
+    )
     p.add_argument("--only", choices=("gatewayd", "kannel"), help="one gateway only")
     p.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes")
+    p.add_argument(
+        "--client", choices=("raw", "aiohttp"), default="raw", help="load generator's client"
+    )
     p.add_argument("--request-timeout", type=float, default=30.0)
     p.add_argument("--callback-wait", type=float, default=180.0)
     p.add_argument("--sim-ceiling-seconds", type=float, default=3.0, help="0 skips it")
@@ -114,22 +128,41 @@ def stop_tools(tools: Tools) -> None:
             proc.join(5)
 
 
-def loadgen_ceiling(args: argparse.Namespace) -> dict[str, Any]:
+def shapes(args: argparse.Namespace) -> list[tuple[str, int, int, bool]]:
+    """The runs per gateway: (label, messages, connections, new connection per request)."""
+    out = [("main", args.messages, args.concurrency, False)]
+    if args.stall_messages > 0:
+        c = args.stall_concurrency
+        out.append((f"c{c}", args.stall_messages, c, False))
+        if not args.no_new_connections:
+            out.append((f"c{c}_new", args.stall_messages, c, True))
+    return out
+
+
+def describe(count: int, conc: int, new: bool) -> str:
+    how = "a new connection per request" if new else "keep-alive"
+    return f"{count:,} messages at {conc} connections, {how}"
+
+
+def loadgen_ceiling(args: argparse.Namespace, count: int, conc: int, new: bool) -> dict[str, Any]:
     """The load generator against a trivial server: requests/s and its CPU per request."""
     parent, child = CTX.Pipe()
     proc = CTX.Process(target=ceilings.serve_trivial, args=(child,), daemon=True)
     proc.start()
     try:
         port = parent.recv()
-        n = min(args.messages, 20_000)
-        load = Load("trivial", n, args.concurrency, args.loadgen_procs)
+        load = Load(
+            "trivial", count, conc, args.loadgen_procs, client=args.client, new_connections=new
+        )
         out = run_load(f"http://127.0.0.1:{port}", load)
         seconds = out["end"] - out["first_send"]
         return {
-            "requests": n,
+            "requests": count,
+            "connections": conc,
+            "new_connections": new,
             "ok": out["accepted_count"],
-            "requests_per_s": n / seconds,
-            "loadgen_cpu_us_per_request": out["cpu_s"] * 1e6 / n,
+            "requests_per_s": count / seconds,
+            "loadgen_cpu_us_per_request": out["cpu_s"] * 1e6 / count,
         }
     finally:
         parent.send("stop")
@@ -141,8 +174,8 @@ def loadgen_ceiling(args: argparse.Namespace) -> dict[str, Any]:
 def bench_gateway(
     name: str, args: argparse.Namespace, tools: Tools, work: Path
 ) -> dict[str, dict[str, Any]]:
-    """Start one gateway, run the main load and the 256-connection load, stop it."""
-    units = args.messages + args.stall_messages + 100
+    """Start one gateway, run each load shape through it, stop it."""
+    units = sum(count for _, count, _, _ in shapes(args)) + 100
     gateway: Any
     if name == "kannel":
         gateway = Kannel(work / "kannel", tools.sim_port)
@@ -163,11 +196,8 @@ def bench_gateway(
         wait_until(lambda: tools.ask_sim("bound", name) >= 1, 60, f"{name} bound")
         print(f"  {name}: started and bound in {time.monotonic() - t0:.1f} s")
         time.sleep(1.0)  # let start-up work settle before the clock starts
-        runs = [("main", args.messages, args.concurrency)]
-        if args.stall_messages > 0:
-            runs.append(("stall", args.stall_messages, args.stall_concurrency))
-        for label, count, conc in runs:
-            print(f"  {name}: {count:,} messages at {conc} connections …", flush=True)
+        for label, count, conc, new in shapes(args):
+            print(f"  {name}: {describe(count, conc, new)} …", flush=True)
             load = Load(
                 name,
                 count,
@@ -176,6 +206,8 @@ def bench_gateway(
                 token=getattr(gateway, "token", ""),
                 request_timeout=args.request_timeout,
                 callback_wait=args.callback_wait,
+                client=args.client,
+                new_connections=new,
             )
             results[label] = measure(gateway, name, tools, load)
             r = results[label]
@@ -222,7 +254,7 @@ def main() -> int:
     print(
         f"load: {args.messages:,} single-message HTTP sends at {args.concurrency} connections, "
         f"then {args.stall_messages:,} at {args.stall_concurrency}; "
-        f"{args.loadgen_procs} load process(es)"
+        f"{args.loadgen_procs} load process(es), {args.client} HTTP client"
     )
     work = Path(tempfile.mkdtemp(prefix="e2e-bench-"))
     summary: dict[str, Any] = {"machine": info}
@@ -238,13 +270,15 @@ def main() -> int:
                 f"{sim_c.get('submits_per_s', '?'):,} submits/s, "
                 f"{sim_c.get('receipts_per_s', '?'):,} receipts/s"
             )
-        lg = loadgen_ceiling(args)
-        summary["loadgen_ceiling"] = lg
-        print(
-            f"  load generator → trivial HTTP server: {lg['requests_per_s']:,.0f} requests/s "
-            f"at {args.concurrency} connections ({lg['loadgen_cpu_us_per_request']:.0f} µs "
-            f"of its CPU per request)"
-        )
+        summary["loadgen_ceiling"] = {}
+        for label, count, conc, new in shapes(args):
+            lg = loadgen_ceiling(args, min(count, 20_000), conc, new)
+            summary["loadgen_ceiling"][label] = lg
+            print(
+                f"  load generator → trivial HTTP server, {describe(lg['requests'], conc, new)}:"
+                f" {lg['requests_per_s']:,.0f} requests/s "
+                f"({lg['loadgen_cpu_us_per_request']:.0f} µs of its CPU per request)"
+            )
         tools = start_tools()
         names = [args.only] if args.only else ["kannel", "gatewayd"]
         for name in names:
@@ -258,15 +292,11 @@ def main() -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    main_results = {n: r["main"] for n, r in results.items()}
-    print_table(f"{args.messages:,} messages at {args.concurrency} connections", main_results)
-    stall = {n: r["stall"] for n, r in results.items() if "stall" in r}
-    if stall:
-        print_table(
-            f"{args.stall_messages:,} messages at {args.stall_concurrency} connections "
-            "(does either stall?)",
-            stall,
-        )
+    for label, count, conc, new in shapes(args):
+        table = {n: r[label] for n, r in results.items() if label in r}
+        if table:
+            note = "" if label == "main" else " (does either stall?)"
+            print_table(describe(count, conc, new) + note, table)
     print(
         "\nbulk path: not measured — gatewayd has no bulk send endpoint yet "
         "(the issue's ≥ 5× Kannel target applies once it exists)."
@@ -288,7 +318,7 @@ def json_summary(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any
     lost = duplicated = 0
     for name, runs in results.items():
         for label, r in runs.items():
-            prefix = name if label == "main" else f"{name}_c{r['concurrency']}"
+            prefix = name if label == "main" else f"{name}_{label}"
             for key in keys:
                 value = r[key]
                 out[f"{prefix}_{key}"] = None if math.isnan(value) else round(value, 3)

@@ -41,3 +41,19 @@ def load_average() -> str:
     """The 1/5/15-minute load averages, as /proc/loadavg shows them."""
     with open("/proc/loadavg", encoding="ascii") as f:
         return " ".join(f.read().split()[:3])
+
+
+def main_thread_cpu(pid: int) -> float:
+    """CPU seconds of the main thread of `pid` (the event loop for a Python daemon); the
+    rest of `cpu_seconds(pid)` is its other threads (thread pools: SQLite, DNS), ended or not."""
+    return _task_cpu(pid, pid)
+
+
+def _task_cpu(pid: int, tid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS

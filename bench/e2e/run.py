@@ -53,6 +53,8 @@ class Load:
     max_send_seconds: float = 600.0
     callback_wait: float = 180.0  # at most this long after the last accept
     stall_wait: float = 30.0  # give up sooner when no callback arrives for this long
+    client: str = "raw"  # the load generator's HTTP client: raw | aiohttp
+    new_connections: bool = False  # a new TCP connection for every request
 
 
 def run_load(
@@ -74,6 +76,8 @@ def run_load(
                 token=load.token,
                 request_timeout=load.request_timeout,
                 max_seconds=load.max_send_seconds,
+                client=load.client,
+                new_connections=load.new_connections,
             )
             parent, child = CTX.Pipe()
             proc = CTX.Process(target=loadgen.serve, args=(child, spec), daemon=True)
@@ -141,8 +145,9 @@ def measure(
     """The whole run through `gateway` and its figures."""
     tools.ask_sink("reset", load.messages)
     mark = tools.ask_sim("mark")
-    tools_cpu0 = tools.ask_sim("cpu") + tools.ask_sink("cpu")
+    sim_cpu0, sink_cpu0 = tools.ask_sim("cpu"), tools.ask_sink("cpu")
     cpu0 = procstat.total_cpu(gateway.pids)
+    main0 = procstat.main_thread_cpu(gateway.pids[0])
     sent = run_load(gateway.base, load, tools.sink_port)
     accepted = sent["accepted_count"]
     log(
@@ -151,7 +156,8 @@ def measure(
     )
     wait_callbacks(tools, accepted, load, log)
     cpu1 = procstat.total_cpu(gateway.pids)
-    tools_cpu1 = tools.ask_sim("cpu") + tools.ask_sink("cpu")
+    main1 = procstat.main_thread_cpu(gateway.pids[0])
+    sim_cpu1, sink_cpu1 = tools.ask_sim("cpu"), tools.ask_sink("cpu")
     time.sleep(0.5)  # a short grace, so that duplicates still on their way are counted
     cb = tools.ask_sink("stats", True)
     rss = sum(procstat.peak_rss_kb(pid) for pid in gateway.pids)
@@ -166,6 +172,7 @@ def measure(
     return {
         "messages": load.messages,
         "concurrency": load.concurrency,
+        "new_connections": load.new_connections,
         "accepted": accepted,
         "refused_or_failed": load.messages - accepted,
         "statuses": sent["statuses"],
@@ -185,10 +192,15 @@ def measure(
         "bad_signatures": cb["bad_signature"],
         "cpu_ms_per_msg": (cpu1 - cpu0) * 1000 / messages,
         "cpu_s": cpu1 - cpu0,
+        "loop_ms_per_msg": (main1 - main0) * 1000 / messages
+        if system_id == "gatewayd"
+        else float("nan"),
         "cores": (cpu1 - cpu0) / max(1e-9, last_cb - first_send),
         "peak_rss_mb": rss / 1024,
-        "tools_cpu_s": tools_cpu1 - tools_cpu0 + sent["cpu_s"],
-        "loadgen_cpu_s": sent["cpu_s"],
+        "tools_cpu_s": sim_cpu1 - sim_cpu0 + sink_cpu1 - sink_cpu0 + sent["cpu_s"],
+        "loadgen_ms_per_msg": sent["cpu_s"] * 1000 / messages,
+        "sim_ms_per_msg": (sim_cpu1 - sim_cpu0) * 1000 / messages,
+        "sink_ms_per_msg": (sink_cpu1 - sink_cpu0) * 1000 / messages,
         "lost": lost,
         "duplicated_callbacks": cb["duplicated"],
         "duplicated_submits": sim["duplicated"],
