@@ -396,7 +396,17 @@ async def run(
     clean stop. `started` is told of the running daemon (tests read its address)."""
     daemon = Daemon(settings, config_path=config_path)
     install = shutdown_trigger is None
-    async with Lifecycle(on_reload=daemon.reload, install_signals=install) as life:
+    holder: list[Lifecycle] = []
+
+    async def reload() -> None:
+        for life in holder:
+            life.notifier.reloading("reloading binds and prefixes")
+        await daemon.reload()
+        for life in holder:
+            life.ready(daemon.status_line())
+
+    async with Lifecycle(on_reload=reload, install_signals=install) as life:
+        holder.append(life)
         try:
             await daemon.start()
         except BaseException:

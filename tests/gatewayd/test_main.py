@@ -1,0 +1,198 @@
+"""The composition root on its own terms: start-up with an SMSC down, SIGHUP reload of binds
+and prefixes (unchanged binds stay up), sd_notify READY/STOPPING, in-doubt policy FAIL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from config.loader import load_settings
+from config.settings import Settings
+from gatewayd import main
+from gatewayd.service.model import MessageStatus, NewMessage
+from gatewayd.store import open_store
+from smpp.sim.config import SimulatorConfig
+from smpp.sim.simulator import Simulator, start_simulator
+from tests.e2e.harness import AIRTEL, SAFARICOM, personalities, seed_world
+from tests.e2e.process import seed, write_config
+
+
+@contextlib.asynccontextmanager
+async def daemon_running(
+    settings: Settings, config_path: Path | None = None, *, seeded: bool = False
+) -> AsyncIterator[main.Daemon]:
+    stop = asyncio.Event()
+    started: asyncio.Future[main.Daemon] = asyncio.get_running_loop().create_future()
+
+    async def on_start(daemon: main.Daemon) -> None:
+        assert daemon.store is not None
+        if not seeded:
+            await seed_world(daemon.store)
+        started.set_result(daemon)
+
+    task = asyncio.create_task(
+        main.run(settings, shutdown_trigger=stop.wait, config_path=config_path, started=on_start)
+    )
+    try:
+        await asyncio.wait({task, started}, timeout=15, return_when="FIRST_COMPLETED")
+        if task.done():
+            task.result()
+        yield started.result()
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 15) == 0
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_an_smsc_outage_does_not_fail_start_up(tmp_path: Path) -> None:
+    settings = Settings.model_validate(
+        {
+            "state_dir": tmp_path,
+            "http": {"listen": "127.0.0.1:0"},
+            "auth": {"signing_keys": {"t": "k" * 40}},
+            "smsc": [
+                {
+                    "name": "safaricom-1",
+                    "operator": "safaricom",
+                    "host": "127.0.0.1",
+                    "port": closed_port(),
+                    "system_id": "gatewayd",
+                    "reconnect_min": 0.05,
+                    "reconnect_max": 0.2,
+                }
+            ],
+        }
+    )
+    async with daemon_running(settings) as daemon, aiohttp.ClientSession() as http:
+        assert daemon.server is not None
+        async with http.get(f"{daemon.server.url}/ready") as response:
+            body = await response.json()
+        assert response.status == 200  # queued messages wait: the API stays in service
+        assert [b["state"] for b in body["binds"]] != ["bound"]
+        assert "safaricom-1 0/1" in daemon.status_line()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    simulator = await start_simulator(SimulatorConfig(smscs=tuple(personalities().values())))
+    yield simulator
+    await simulator.close()
+
+
+async def test_sighup_reload_keeps_unchanged_binds_and_swaps_prefixes(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    prefixes = tmp_path / "prefixes.toml"
+    shipped = Path(main.__file__).resolve().parents[1] / "config" / "prefixes_ke.toml"
+    prefixes.write_text(shipped.read_text())
+    config = write_config(sim, tmp_path, window=10, tps=100.0)
+    text = config.read_text() + f'\n[routing]\nprefixes_file = "{prefixes}"\n'
+    config.write_text(text)
+    async with daemon_running(load_settings(config), config) as daemon:
+        await sim.wait_for_bind(3, timeout=5)
+        kept = daemon.links["safaricom-1"]
+        status, _ = await send(daemon, AIRTEL)
+        assert status == 200
+        # airtel's window changes, telkom goes away, the prefix table loses Airtel's ranges
+        config.write_text(_edit(text))
+        prefixes.write_text('version = "small"\n[safaricom]\nprefixes = ["0700-0729"]\n')
+        await daemon.reload()
+        assert daemon.links["safaricom-1"] is kept
+        assert set(daemon.links) == {"safaricom-1", "airtel-1"}
+        assert daemon.links["airtel-1"].pool.config.window == 7
+        await sim.wait_for_unbind(2, timeout=5)  # the old airtel bind and telkom's
+        assert len(sim.records("safaricom").binds) == 1  # never re-bound
+        await sim.wait_for_bind(1, timeout=5, smsc="airtel")
+        status, body = await send(daemon, AIRTEL)
+        assert (status, body["contact"][0]) == (400, "Invalid number")
+        status, _ = await send(daemon, SAFARICOM)
+        assert status == 200
+
+
+def _edit(text: str) -> str:
+    """airtel-1 gets window 7; the telkom-1 table is dropped."""
+    head, _, telkom = text.partition('[[smsc]]\nname = "telkom-1"')
+    routing = telkom[telkom.index("[routing]") :] if "[routing]" in telkom else ""
+    airtel_at = head.index('name = "airtel-1"')
+    window_at = head.index("window = 10", airtel_at)
+    head = head[:window_at] + "window = 7" + head[window_at + len("window = 10") :]
+    return head + routing
+
+
+async def send(daemon: main.Daemon, contact: str) -> tuple[int, dict[str, list[str]]]:
+    assert daemon.server is not None
+    async with aiohttp.ClientSession() as http:
+        body = {"grant_type": "client_credentials", "client_id": "acme-client",
+                "client_secret": "acme-secret-0123456789"}  # fmt: skip
+        async with http.post(f"{daemon.server.url}/api/generate-token", json=body) as r:
+            token = (await r.json())["access_token"]
+        send_body = {"sender_name": "KIMISMS", "contact": contact, "message": "hi"}
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.post(
+            f"{daemon.server.url}/api/send-sms", json=send_body, headers=headers
+        ) as r:
+            return r.status, await r.json()
+
+
+async def test_sd_notify_ready_then_stopping(
+    tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    config = write_config(sim, tmp_path, window=10, tps=100.0)
+    try:
+        async with daemon_running(load_settings(config)):
+            first = listener.recv(4096).decode()
+            assert "READY=1" in first and "STATUS=binds:" in first
+        seen = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                seen.append(listener.recv(4096).decode())
+        assert any("STOPPING=1" in m for m in seen)
+    finally:
+        listener.close()
+
+
+async def test_in_doubt_policy_fail_fails_without_resending(tmp_path: Path, sim: Simulator) -> None:
+    config = write_config(sim, tmp_path, window=10, tps=100.0)
+    config.write_text(
+        config.read_text().replace("[store]\n", '[store]\nin_doubt_policy = "fail"\n', 1)
+    )
+    settings = load_settings(config)
+    assert settings.store.in_doubt_policy == "fail"
+    await seed(tmp_path)
+    store = await open_store(settings.store_url)
+    now = datetime.now(UTC)
+    await store.accept(
+        NewMessage(
+            id="left-submitting", account_id="acme", sender_id="acme-kim-saf",
+            sender_name="KIMISMS", contact=SAFARICOM, operator="safaricom", text="hi",
+            units=1, parts=1, encoding="gsm7", priority=0, callback_url=None,
+            client_ref=None, actor="test", created_at=now,
+        )
+    )  # fmt: skip
+    assert len(await store.claim_queued("safaricom", 10, now, "safaricom-1")) == 1
+    await store.close()  # as a crash would leave it: SUBMITTING
+
+    async with daemon_running(settings, seeded=True) as daemon:
+        assert daemon.in_doubt == 1
+        assert daemon.store is not None
+        message = await daemon.store.get_message("left-submitting")
+        assert message.status is MessageStatus.FAILED and message.in_doubt == 1
+        assert "In doubt" in message.timeline[-1].description
+    assert sim.records("safaricom").submit_count == 0
