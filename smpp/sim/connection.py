@@ -151,6 +151,12 @@ class SmscConnection(asyncio.Protocol):
         if self.closing:
             transport.close()
 
+    def close(self) -> None:
+        """Close after writing what is queued."""
+        if self.transport is not None and not self.closed:
+            self.flush()
+            self.transport.close()
+
     def drop(self) -> None:
         """Cut the connection as a broken link would (no unbind, unsent data lost)."""
         if self.transport is not None and not self.closed:

@@ -290,13 +290,15 @@ class Smsc:
             self.drop(conn)
         return len(conns)
 
-    def unbind_all(self) -> int:
-        """Send unbind on every bound connection (the SMSC ends the sessions)."""
+    def unbind_all(self, answer_within: float = 5.0) -> int:
+        """Send unbind on every bound connection (the SMSC ends the sessions); a connection
+        whose unbind_resp has not come within `answer_within` seconds is closed anyway."""
         count = 0
         for conn in list(self.connections):
             if conn.bind is not None and not conn.closing:
                 conn.bind.close_reason = "unbound by the SMSC"
                 conn.send_pdu(Unbind(conn.next_sequence()))
+                conn.call_later(answer_within, conn.close)
                 count += 1
         self.flush()
         return count

@@ -141,3 +141,14 @@ async def test_drop_loses_held_resps_but_the_message_was_accepted(
     assert dlr.tlvs[Tag.RECEIPTED_MESSAGE_ID] == b"3b9aca00\0"
     await sim.wait_until(lambda: sim.records().dropped_responses == 1, 2, "resp dropped")
     assert sim.records().accepted == 1
+
+
+async def test_smsc_unbind_closes_when_never_answered(start_sim: StartSim, esme: Connect) -> None:
+    sim = await start_sim()
+    client = await esme(sim)
+    await client.bind()
+    await sim.wait_for_bind(1)
+    assert sim.smsc().unbind_all(answer_within=0.05) == 1
+    await client.wait_pdu(Unbind)
+    await asyncio.wait_for(client.closed, 2)  # no unbind_resp sent: closed by the SMSC
+    assert sim.records().binds[0].close_reason == "unbound by the SMSC"
