@@ -57,6 +57,7 @@ log = get_logger("gatewayd.main")
 
 ShutdownTrigger = Callable[[], Awaitable[object]]
 SAMPLE_PERIOD = 1.0  # seconds between queue-depth / bind gauges refreshes
+HTTP_STOP_BUDGET = 3.0  # seconds requests in progress get to finish once intake stops
 
 
 def version() -> str:
@@ -227,7 +228,9 @@ class Daemon:
             queue_depth=lambda: self._queue_depth,
             clock=self.clock,
         )
-        return await start_server(create_app(deps), http.host, http.port)
+        return await start_server(
+            create_app(deps), http.host, http.port, shutdown_timeout=HTTP_STOP_BUDGET
+        )
 
     async def _start_link(self, smsc: SmscSettings) -> None:
         assert self.store is not None

@@ -33,6 +33,14 @@ async def test_token_send_receipt_delivered_with_timeline(tmp_path: Path) -> Non
         assert body["status"] == "DELIVERED", body
         assert [e["status"] for e in body["timeline"]] == ["INITIATED", "SENT", "DELIVERED"]
         assert await gw.balance("acme-kim-saf") == 99
+        async with gw.http.get(f"{gw.url}/metrics") as response:
+            metrics = await response.text()
+        assert 'gatewayd_smpp_submits_total{outcome="accepted",smsc="safaricom-1"} 1.0' in metrics
+        assert (
+            'gatewayd_receipts_total{outcome="applied",smsc="safaricom-1",status="DELIVERED"} 1.0'
+            in metrics
+        )
+        assert "gatewayd_receipt_lag_seconds_count" in metrics
 
 
 async def test_callback_arrives_signed_with_seed_payload(tmp_path: Path) -> None:
