@@ -38,6 +38,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from e2e import ceilings, procstat, simproc, sink
 from e2e.gatewayd_side import CALLBACK_SECRET, Gatewayd, wait_until
 from e2e.kannel import Kannel
+from e2e.profile import summarise
 from e2e.run import CTX, Load, Tools, measure, run_load
 
 ROWS = (
@@ -56,6 +57,8 @@ ROWS = (
     ("loadgen_ms_per_msg", "load generator CPU ms/msg", "{:.3f}"),
     ("sim_ms_per_msg", "simulator CPU ms/msg", "{:.3f}"),
     ("sink_ms_per_msg", "callback sink CPU ms/msg", "{:.3f}"),
+    ("callback_connections", "callback TCP connections", "{:,.0f}"),
+    ("bad_signatures", "callbacks with a bad signature", "{:,.0f}"),
     ("lost", "lost", "{:,.0f}"),
     ("duplicated_callbacks", "duplicated callbacks", "{:,.0f}"),
     ("duplicated_submits", "duplicated submits", "{:,.0f}"),
@@ -84,7 +87,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--callback-wait", type=float, default=180.0)
     p.add_argument("--sim-ceiling-seconds", type=float, default=3.0, help="0 skips it")
     p.add_argument("--gatewayd-log-level", default="info")
-    p.add_argument("--profile-gatewayd", choices=("cprofile",), help="profile the daemon")
+    p.add_argument(
+        "--profile-gatewayd",
+        choices=("py-spy", "cprofile"),
+        help="profile the daemon (py-spy: sampled, all threads, summary printed)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     return p.parse_args()
 
@@ -219,6 +226,11 @@ def bench_gateway(
             )
     finally:
         gateway.stop()
+    if name == "gatewayd" and args.profile_gatewayd == "py-spy":
+        if gateway.spy_output.exists():
+            print(summarise(gateway.spy_output))
+        else:
+            print("  py-spy wrote no profile (see py-spy.err in the work directory; --keep)")
     return results
 
 

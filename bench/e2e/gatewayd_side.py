@@ -35,9 +35,10 @@ class Gatewayd:
     window: int = 100
     binds: int = 1
     log_level: str = "info"
-    profile: str = ""  # "cprofile" wraps the daemon in cProfile (output in work_dir)
+    profile: str = ""  # "cprofile" wraps the daemon in cProfile; "py-spy" samples it
     http_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    spy: subprocess.Popen[bytes] | None = None
     token: str = ""
 
     @property
@@ -134,6 +135,25 @@ format = "json"
         log.close()
         wait_port(self.http_port, timeout, self.proc)
         self.token = self.generate_token(client_id, client_secret)
+        if self.profile == "py-spy":
+            self.start_spy()
+
+    @property
+    def spy_output(self) -> Path:
+        return self.work_dir / "gatewayd.pyspy.txt"
+
+    def start_spy(self) -> None:
+        """py-spy attached to the daemon (not its parent, so the CPU figures stay the
+        daemon's), sampling without pausing it, until stop()."""
+        assert self.proc is not None
+        spy = Path(sys.executable).with_name("py-spy")
+        self.spy = subprocess.Popen(
+            [str(spy), "record", "--pid", str(self.proc.pid), "--nonblocking", "--threads",
+             "--rate", "200", "--format", "raw", "--output", str(self.spy_output)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.work_dir / "py-spy.err", "wb"),  # noqa: SIM115
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
 
     def generate_token(self, client_id: str, client_secret: str) -> str:
         body = json.dumps(
@@ -160,6 +180,9 @@ format = "json"
 
     def stop(self, grace: float = 30.0) -> int | None:
         """SIGTERM (the daemon drains and unbinds), SIGKILL after `grace` seconds."""
+        if self.spy is not None:
+            stop_process(self.spy, signal.SIGINT, 30.0)  # py-spy writes its output on SIGINT
+            self.spy = None
         if self.proc is None:
             return None
         code = stop_process(self.proc, signal.SIGTERM, grace)

@@ -189,7 +189,8 @@ def measure(
         "delivered": cb["delivered"],
         "failed": cb["failed"],
         "non_final_callbacks": cb["non_final"],
-        "bad_signatures": cb["bad_signature"],
+        "bad_signatures": cb["bad_signature"] if system_id == "gatewayd" else float("nan"),
+        "callback_connections": cb["connections"],
         "cpu_ms_per_msg": (cpu1 - cpu0) * 1000 / messages,
         "cpu_s": cpu1 - cpu0,
         "loop_ms_per_msg": (main1 - main0) * 1000 / messages

@@ -47,6 +47,7 @@ class Counts:
         self.failed = 0
         self.with_final = 0
         self.duplicated = 0
+        self.connections: set[object] = set()  # peer (host, port) of each callback
         self.first_at: float | None = None
         self.last_at: float | None = None
 
@@ -76,6 +77,7 @@ class Counts:
             "failed": self.failed,
             "with_final": self.with_final,
             "duplicated": self.duplicated,
+            "connections": len(self.connections),
             "first_at": self.first_at,
             "last_at": self.last_at,
             "finals": self.finals.tobytes() if with_finals else None,
@@ -98,6 +100,7 @@ class Sink:
         body = await request.read()
         counts = self.counts
         counts.callbacks += 1
+        counts.connections.add(request.transport and request.transport.get_extra_info("peername"))
         i = self._index(request)
         signature = request.headers.get("X-Gatewayd-Signature", "")
         stamp = request.headers.get("X-Gatewayd-Timestamp", "")
@@ -119,6 +122,7 @@ class Sink:
     async def kannel(self, request: web.Request) -> web.Response:
         counts = self.counts
         counts.callbacks += 1
+        counts.connections.add(request.transport and request.transport.get_extra_info("peername"))
         i = self._index(request)
         status = request.query.get("s", "")
         if i is None:
