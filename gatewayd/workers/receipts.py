@@ -19,13 +19,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.model import InboundMessage, Message, MessageStatus, ReceiptOutcome
-from gatewayd.service.ports import InboundStore, MessageStore
+from gatewayd.service.ports import AccountStore, InboundStore, MessageStore
 from gatewayd.workers.binds import DeliverPdu
 from routing import InvalidNumber, normalise
 from smpp.core.msgid import MessageIdFormat, normalise_message_id
@@ -46,8 +46,34 @@ DESC_DELIVERED = "Message delivered to handset"
 MAX_PENDING_MO = 1000  # long MO messages being reassembled, at most (oldest dropped)
 
 
-class ReceiptStore(MessageStore, InboundStore, Protocol):
-    """The two ports the handler writes through."""
+class ReceiptStore(MessageStore, InboundStore, AccountStore, Protocol):
+    """The ports the handler uses: messages and inbound, senders to find an MO's owner."""
+
+
+class SenderOwners:
+    """(account, sender ID) owning a short code or sender name on one operator, for MO.
+
+    Read from the store's senders and kept for `ttl` seconds; an unknown destination triggers
+    one refresh per `ttl` at most, so a flood of MO to a stranger's number costs no queries.
+    """
+
+    def __init__(self, store: AccountStore, operator: str, ttl: float = 60.0) -> None:
+        self._store = store
+        self._operator = operator
+        self._ttl = timedelta(seconds=ttl)
+        self._owners: dict[str, tuple[str, str]] = {}
+        self._loaded_at: datetime | None = None
+
+    async def lookup(self, destination: str, now: datetime) -> tuple[str, str] | None:
+        found = self._owners.get(destination)
+        if found is None and (self._loaded_at is None or now - self._loaded_at >= self._ttl):
+            senders = await self._store.list_senders()
+            self._owners = {
+                s.name: (s.account_id, s.id) for s in senders if s.operator == self._operator
+            }
+            self._loaded_at = now
+            found = self._owners.get(destination)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +103,7 @@ class ReceiptHandler:
         self._metrics = metrics
         self._clock = clock
         self._pending_mo: dict[tuple[str, str, int, int], list[InboundPart]] = {}
+        self._owners = SenderOwners(store, source.operator)
 
     async def handle(self, pdu: DeliverPdu) -> None:
         """Store what the deliver_sm carries; returns only once it is durable."""
@@ -167,6 +194,8 @@ class ReceiptHandler:
         if text is None:
             log.warning("mo_binary_dropped", smsc=self.source.smsc, data_coding=pdu.data_coding)
             return
+        now = self._clock()
+        owner = await self._owners.lookup(pdu.destination_addr, now)
         message = InboundMessage(
             id=str(uuid.uuid4()),
             smsc=self.source.smsc,
@@ -174,7 +203,9 @@ class ReceiptHandler:
             source=_msisdn(pdu.source_addr),
             destination=pdu.destination_addr,
             text=text,
-            received_at=self._clock(),
+            received_at=now,
+            account_id=owner[0] if owner else None,
+            sender_id=owner[1] if owner else None,
         )
         kept, new = await self._store.record_inbound(message)
         if new:

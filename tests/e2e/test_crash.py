@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gatewayd.service.model import LedgerKind, MessageStatus, PartStatus
+from gatewayd.service.model import LedgerKind, MessageStatus, PartStatus, ReceiptOutcome
 from gatewayd.service.ports import Store
-from smpp.sim.config import SimulatorConfig, SmscPersonality
+from smpp.sim.config import ReceiptPolicy, SimulatorConfig, SmscPersonality
 from smpp.sim.simulator import start_simulator
 from tests.e2e.harness import SAFARICOM, personalities
 from tests.e2e.process import opened_store, seed, send_many, start_daemon, write_config
@@ -120,7 +120,8 @@ async def test_sigkill_while_dispatching_loses_nothing_and_charges_once(tmp_path
 
 
 async def test_sigterm_drains_unbinds_and_exits_zero(tmp_path: Path) -> None:
-    sim = await start_simulator(SimulatorConfig(smscs=(safaricom(),)))
+    late = replace(safaricom(), receipts=ReceiptPolicy(delay_min=60.0, delay_max=61.0))
+    sim = await start_simulator(SimulatorConfig(smscs=(late,)))  # no receipt before the stop
     daemon = None
     try:
         config = write_config(sim, tmp_path, window=20, tps=300.0)
@@ -146,10 +147,16 @@ async def test_sigterm_drains_unbinds_and_exits_zero(tmp_path: Path) -> None:
 
     async with opened_store(tmp_path) as store:
         sent = await store.list_messages("acme", status=MessageStatus.SENT, limit=1000)
+        assert sent.items, "nothing was SENT before the stop"
+        now = datetime.now(UTC)
         for item in sent.items:
             message = await store.get_message(item.id)
             for part in message.part_list:
-                assert part.status is not PartStatus.SUBMITTING
-                assert part.smsc_message_id, f"{message.id} is SENT without its receipt key"
+                assert part.status is PartStatus.SENT and part.smsc_message_id
+                # the receipt map entry is there: a late receipt still finds its message
+                result = await store.record_receipt(
+                    "safaricom-1", part.smsc_message_id, MessageStatus.DELIVERED, "late", now
+                )
+                assert result.outcome is ReceiptOutcome.APPLIED
         queued = await store.queue_depth("safaricom")
         print(f"stop left {len(sent.items)} SENT (awaiting receipts) and {queued} queued")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from gatewayd.service.model import CampaignType, SenderType
 from smpp.sim.config import IdFormat, ReceiptPolicy, SmscPersonality, ThrottleRule
 from tests.e2e.harness import (
     AIRTEL,
@@ -150,3 +152,22 @@ async def test_tenant_isolation(tmp_path: Path) -> None:
         assert status == 200
         assert await gw.balance("acme-kim-saf") == 99
         assert await gw.balance("beta-saf") == 49
+
+
+async def test_mo_is_stored_for_the_short_code_owner_before_the_ack(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw:
+        store = gw.daemon.store
+        assert store is not None
+        await store.create_sender(
+            "acme-sc", "acme", "20880", "safaricom", SenderType.SHORTCODE,
+            CampaignType.TRANSACTIONAL, datetime.now(UTC),
+        )  # fmt: skip
+        long_text = "Nataka kujua salio langu la akaunti tafadhali. " * 5  # two parts
+        await gw.sim.inject_mo("safaricom", "0712345678", "20880", "STOP")
+        await gw.sim.inject_mo("safaricom", "254712345678", "20880", long_text)
+        kept = await store.list_inbound("acme")  # acked means stored
+        assert sorted(m.text for m in kept) == sorted(["STOP", long_text])
+        assert {(m.source, m.destination, m.sender_id) for m in kept} == {
+            (SAFARICOM, "20880", "acme-sc")
+        }
+        assert await store.list_inbound("beta") == []
