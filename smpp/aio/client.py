@@ -51,8 +51,11 @@ class ClientListener(Protocol):
         ...
 
 
+UNBOUND = "unbound"
+UNBOUND_BY_CLOSE = "closed after unbind"
+
 _REASONS = {
-    CloseReason.UNBOUND: "unbound",
+    CloseReason.UNBOUND: UNBOUND,
     CloseReason.UNBIND_TIMEOUT: "unbind not answered",
     CloseReason.PEER_UNBOUND: "unbind from SMSC",
     CloseReason.BIND_FAILED: "bind refused",
@@ -86,6 +89,7 @@ class SmppClient(asyncio.Protocol):
         self._timer_at: float | None = None
         self._flush_pending = False
         self._ended = False
+        self._unbinding = False
         self._close_reason = ""
         self._dispatch: dict[type, Callable[[SmppClient, Any], None]] = {
             SubmitResponse: listener.on_submit_response,
@@ -143,6 +147,7 @@ class SmppClient(asyncio.Protocol):
         """Start the unbind handshake; `closed` resolves when it ends (or times out)."""
         if self._ended:
             return
+        self._unbinding = True
         self.session.unbind(self.loop.time())
         self._pump()
 
@@ -218,7 +223,10 @@ class SmppClient(asyncio.Protocol):
 
     def _on_closed(self, _client: SmppClient, event: Closed) -> None:
         self._ended = True
-        self._close_reason = self._close_reason or _REASONS.get(event.reason, event.reason.value)
+        reason = _REASONS.get(event.reason, event.reason.value)
+        if event.reason is CloseReason.EOF and self._unbinding:
+            reason = UNBOUND_BY_CLOSE  # some SMSCs hang up instead of answering unbind
+        self._close_reason = self._close_reason or reason
         self.listener.on_closed(self, self._close_reason, event.in_flight)
 
     def _finish(self, reason: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from smpp.aio.config import BindRole
 from smpp.core.pdu import DataSm, DeliverSm
@@ -35,16 +36,18 @@ class Outcome(StrEnum):
     IN_DOUBT = "in_doubt"
 
 
-@dataclass(frozen=True, slots=True)
-class PartResult:
+class PartResult(NamedTuple):
     """The end of one part (one submit_sm) of a message.
 
     `message_key` is `message_id` normalised per the SMSC's id format (what receipts are
     matched on). `attempts` counts writes of this part; `in_doubt` is True when an earlier
     write got no answer (timeout or a dropped link), so the SMSC may hold a duplicate.
+
+    A NamedTuple rather than a frozen dataclass: one is built per submit_sm, and building a
+    frozen dataclass of ten fields costs several microseconds on the hot path.
     """
 
-    index: int
+    part_index: int
     outcome: Outcome
     command_status: int | None = None
     message_id: str | None = None
@@ -61,8 +64,7 @@ class PartResult:
         return self.outcome is Outcome.OK
 
 
-@dataclass(frozen=True, slots=True)
-class MessageResult:
+class MessageResult(NamedTuple):
     """The results of every part of one message, in part order."""
 
     ref: Hashable | None

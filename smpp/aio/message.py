@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING
 
 from smpp.aio.events import MessageResult, Outcome, PartResult
 from smpp.core.pdu import SubmitSm
+
+if TYPE_CHECKING:
+    from smpp.aio.slot import BindSlot
 
 PartCallback = Callable[[PartResult], None]
 
@@ -43,16 +47,16 @@ class Part:
     ) -> PartResult:
         """This part's result with its counters."""
         return PartResult(
-            index=self.index,
-            outcome=outcome,
-            command_status=status,
-            message_id=message_id,
-            message_key=message_key,
-            bind_id=bind_id,
-            attempts=self.attempts,
-            throttled=self.throttled,
-            in_doubt=self.in_doubt,
-            error=error,
+            self.index,
+            outcome,
+            status,
+            message_id,
+            message_key,
+            bind_id,
+            self.attempts,
+            self.throttled,
+            self.in_doubt,
+            error,
         )
 
 
@@ -73,7 +77,7 @@ class Message:
         self.on_part = on_part
         self.parts = [Part(self, i, pdu) for i, pdu in enumerate(pdus)]
         self.results: list[PartResult | None] = [None] * len(self.parts)
-        self.last_bind: object | None = None  # the bind that took the previous part
+        self.last_bind: BindSlot | None = None  # the bind that took the previous part
 
     @property
     def done(self) -> bool:
@@ -85,24 +89,26 @@ class Message:
 
         A failed part ends the message: the parts after it are NOT_SENT.
         """
-        self.results[part.index] = result
-        if self.on_part is not None:
-            self.on_part(result)
+        results = self.results
+        results[part.index] = result
+        on_part = self.on_part
+        if on_part is not None:
+            on_part(result)
         nxt = part.index + 1
-        if result.outcome is Outcome.OK and nxt < len(self.parts):
-            return self.parts[nxt]
-        for later in self.parts[nxt:]:
-            self.results[later.index] = later.result(
-                Outcome.NOT_SENT, error=f"part {part.index + 1} ended {result.outcome.value}"
-            )
-        self._complete()
+        parts = self.parts
+        if nxt < len(parts):
+            if result.outcome is Outcome.OK:
+                return parts[nxt]
+            why = f"part {nxt} ended {result.outcome.value}"
+            for later in parts[nxt:]:
+                results[later.index] = skipped = later.result(Outcome.NOT_SENT, error=why)
+                if on_part is not None:
+                    on_part(skipped)
+        future = self.future
+        if not future.done():
+            future.set_result(MessageResult(self.ref, tuple(results)))  # type: ignore[arg-type]
         return None
 
     def abandon(self, part: Part, outcome: Outcome, error: str) -> None:
         """End the message at `part` (not answered or not sent) and everything after it."""
         self.settle(part, part.result(outcome, error=error))
-
-    def _complete(self) -> None:
-        if not self.future.done():
-            results = tuple(r for r in self.results if r is not None)
-            self.future.set_result(MessageResult(self.ref, results))

@@ -20,6 +20,7 @@ from collections import deque
 
 _SLOT = 0.1  # the SMSC counts submits per 100 ms
 _EPSILON = 1e-6
+_TIMER_GRAIN = 0.001  # epoll waits whole milliseconds
 
 
 class Pacer:
@@ -27,16 +28,26 @@ class Pacer:
 
     `rate`: sends per second the pacer aims at (the contract times its pace share);
     `limit`: the contract itself. Each send takes the next point of a schedule `1 / rate`
-    apart and may go out up to `tolerance` after it, so a timer that fires late loses
-    nothing, while a longer gap is not saved up. Points are at least `1 / rate` apart and each
-    send is within `tolerance` of its point, so any span T holds at most
-    ``ceil((T + tolerance) * rate)`` sends; the tolerance is the largest that keeps every
-    100 ms at or under ``limit / 10 + 1`` (one interval, plus what the pace share leaves).
-    A ring of the last ``floor(limit)`` send times also keeps every `1 s + guard` at or under
-    `limit`, for an SMSC that counts a sliding second.
+    apart and may go out from `early` before its point to `tolerance` after it: the loop's
+    timers fire up to a millisecond late (epoll rounds its timeout up), so the pool arms its
+    timer `early` and a late fire still finds its point; a longer gap is not saved up. Points
+    are at least `1 / rate` apart and each send is within that margin of its point, so any
+    span T holds at most ``ceil((T + early + tolerance) * rate)`` sends; the margin is the
+    largest that keeps every 100 ms at or under ``limit / 10 + 1`` (one interval, plus what
+    the pace share leaves). A ring of the last ``floor(limit)`` send times also keeps every
+    `1 s + guard` at or under `limit`, for an SMSC that counts a sliding second.
     """
 
-    __slots__ = ("_next", "_recent", "_span", "interval", "limit", "rate", "tolerance")
+    __slots__ = (
+        "_next",
+        "_recent",
+        "_span",
+        "early",
+        "interval",
+        "limit",
+        "rate",
+        "tolerance",
+    )
 
     def __init__(self, rate: float, limit: float | None = None, guard: float | None = None) -> None:
         if rate <= 0:
@@ -44,8 +55,9 @@ class Pacer:
         self.rate = rate
         self.limit = limit if limit is not None and limit >= rate else rate
         self.interval = 1.0 / rate
-        bound = max(self.interval, (self.limit * _SLOT + 1) / rate - _SLOT)
-        self.tolerance = bound - _EPSILON  # strictly inside: float sums must not reach it
+        margin = max(self.interval, (self.limit * _SLOT + 1) / rate - _SLOT) - _EPSILON
+        self.early = min(margin / 2, _TIMER_GRAIN / 2)
+        self.tolerance = margin - self.early
         # By default the guard is the slack the pace share leaves (10 ms a second at 99 %).
         self._span = 1.0 + (self.limit / rate - 1.0 if guard is None else guard)
         self._next = -math.inf
@@ -54,9 +66,11 @@ class Pacer:
     def ready_at(self) -> float:
         """The earliest loop time the next send may go out."""
         recent = self._recent
+        at = self._next - self.early
         if len(recent) == recent.maxlen:
-            return max(self._next, recent[0] + self._span)
-        return self._next
+            ring = recent[0] + self._span
+            return ring if ring > at else at
+        return at
 
     def take(self, now: float) -> bool:
         """Use one send at `now` if the pace allows it; False = wait until `ready_at()`."""

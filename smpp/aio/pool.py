@@ -260,7 +260,13 @@ class BindPool:
             raise ValueError("a message has at least one part")
         future: asyncio.Future[MessageResult] = loop.create_future()
         message = Message(pdus, ref, future, on_part)
-        self._ready.append(message.parts[0])
+        first = message.parts[0]
+        if not self._ready and self._pacer is None:  # the common case: straight to a bind
+            slot = self._pick(first)
+            if slot is not None and slot.send(first, loop.time()):
+                message.last_bind = slot
+                return future
+        self._ready.append(first)
         self._drain()
         return future
 
@@ -307,7 +313,7 @@ class BindPool:
         """The bind that took this message's previous part if it has room, else the bind
         with the most room."""
         last = part.message.last_bind
-        if isinstance(last, BindSlot) and last.has_room():
+        if last is not None and last.has_room():
             return last
         best: BindSlot | None = None
         best_room = 0
@@ -350,6 +356,10 @@ class BindPool:
         cls = event.status_class
         if cls is StatusClass.OK:
             self._accepted(slot, part, event.command_status, event.message_id)
+            if not self._ready and not self._stopping:  # nothing waits: only the room grew
+                if self._room_waiters:
+                    self._notify_room()
+                return
         elif cls is StatusClass.THROTTLE:
             part.throttled += 1
             if part.throttled > self.config.max_throttle_retries:

@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable
 from typing import Protocol
 
-from smpp.aio.client import SmppClient
+from smpp.aio.client import UNBOUND, UNBOUND_BY_CLOSE, SmppClient
 from smpp.aio.config import BindRole, PoolConfig
 from smpp.aio.events import BindState, BindStateChanged
 from smpp.aio.message import Part
@@ -235,7 +235,8 @@ class BindSlot:
 
     async def unbind(self, within: float) -> bool:
         """Unbind cleanly (the session sends unbind, waits for unbind_resp); True when the
-        handshake completed within `within` seconds."""
+        session ended within `within` seconds by unbind_resp, or by the SMSC hanging up
+        after our unbind (smpp34's server does that)."""
         self._stopping.set()
         client = self._current_client()
         if client is None:
@@ -247,7 +248,7 @@ class BindSlot:
         except TimeoutError:
             client.abort("unbind not answered")
             return False
-        return reason == "unbound"
+        return reason in (UNBOUND, UNBOUND_BY_CLOSE)
 
     def stop(self) -> None:
         """No more reconnects."""

@@ -117,7 +117,7 @@ async def _check_long_message(
     parts = long_sms(text, reference=0x2A, method=method)
     assert len(parts) == 3
     result = await pool.submit(parts)
-    assert result.ok and [p.index for p in result.parts] == [0, 1, 2]
+    assert result.ok and [p.part_index for p in result.parts] == [0, 1, 2]
     submits = sim.records().submits
     infos = [s.concat for s in submits]
     assert [(i.reference, i.total, i.seq) for i in infos if i] == [(0x2A, 3, n) for n in (1, 2, 3)]

@@ -1,0 +1,223 @@
+"""SMPP figures: codec speed, submit_sm→resp throughput, and holding a TPS contract.
+
+    .venv/bin/python bench/smpp_bench.py [--seconds 3] [--pace-seconds 6] [--repeat 1]
+
+Prints, one line each:
+
+- codec: submit_sm encode + decode round trips per second (one core, no I/O);
+- submit_sm→resp per second through `BindPool` with 1 bind and with 4 binds (window 100 each,
+  no TPS limit, no receipts) against the simulator with no latency;
+- achieved TPS as a share of the contract at 50 ms simulated latency, for contracts of 100 and
+  1,000 TPS over 2 binds (window 100), the SMSC enforcing exactly the contract over any sliding
+  second: the share (steady seconds only), the largest 100 ms slot, and throttle errors.
+
+The simulator always runs in its own process (`python -m smpp.sim`, HTTP control port for its
+records): sharing one event loop would halve the throughput figure and put the client's own
+stalls on the SMSC's clock. Both processes share the machine's cores.
+
+The last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from smpp.aio import BindPool, Inbound, MessageResult, PoolConfig, PoolHandlers
+from smpp.core.codec import decode, encode
+from smpp.core.pdu import SubmitSm
+
+SUBMIT = SubmitSm(
+    source_addr="KIMISMS",
+    source_addr_ton=5,
+    destination_addr="254712345678",
+    dest_addr_ton=1,
+    dest_addr_npi=1,
+    registered_delivery=0,
+    short_message=b"Your verification code is 123456. It expires in 10 minutes. Habari!",
+)
+
+
+# --- codec ----------------------------------------------------------------------------------
+
+
+def codec_roundtrips(seconds: float) -> float:
+    """submit_sm encode + decode per second."""
+    n = 0
+    pdu = SUBMIT
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for seq in range(1, 2001):
+            decode(encode(pdu, seq))
+        n += 2000
+        now = time.perf_counter()
+        if now >= deadline:
+            return n / (now - start)
+
+
+# --- the simulator in its own process -------------------------------------------------------
+
+
+class Sim:
+    """`python -m smpp.sim` with picked ports."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, info: dict[str, Any]) -> None:
+        self.proc = proc
+        self.info = info
+
+    @classmethod
+    async def start(cls, *args: str) -> Sim:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smpp.sim", "--listen", "127.0.0.1:0",
+            "--control", "127.0.0.1:0", "--no-record-submits", *args,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            if not line:
+                raise RuntimeError("simulator exited")
+            if line.startswith(b"{"):
+                return cls(proc, json.loads(line))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        smsc = self.info["smscs"]["smsc"]
+        return smsc["host"], smsc["port"]
+
+    async def records(self) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{self.info['control']}/records") as resp,
+        ):
+            data: dict[str, Any] = await resp.json()
+        return dict(data["smsc"])
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+
+async def _ignore(_inbound: Inbound) -> None:
+    return None
+
+
+async def start_pool(sim: Sim, **fields: Any) -> BindPool:
+    host, port = sim.address
+    config = PoolConfig(
+        name="smsc", host=host, port=port, system_id="gatewayd", password="secret", **fields
+    )
+    pool = BindPool(config, PoolHandlers(on_deliver=_ignore), rng=random.Random(1))
+    await pool.start()
+    await pool.wait_bound(within=10)
+    return pool
+
+
+# --- throughput -----------------------------------------------------------------------------
+
+
+async def throughput(binds: int, seconds: float) -> float:
+    """submit_sm→resp per second with every window kept full (no TPS limit, no latency)."""
+    sim = await Sim.start()
+    pool = await start_pool(sim, binds=binds, window=100)
+    done = 0
+    stopping = False
+    outstanding = binds * 100 + 50
+
+    def refill(_future: asyncio.Future[MessageResult]) -> None:
+        nonlocal done
+        done += 1
+        if not stopping:
+            pool.send((SUBMIT,)).add_done_callback(refill)
+
+    try:
+        for _ in range(outstanding):
+            pool.send((SUBMIT,)).add_done_callback(refill)
+        await asyncio.sleep(0.5)  # warm up
+        first, start = done, time.perf_counter()
+        await asyncio.sleep(seconds)
+        rate = (done - first) / (time.perf_counter() - start)
+        stopping = True
+    finally:
+        await pool.stop(drain_budget=5)
+        await sim.close()
+    return rate
+
+
+# --- a contract held ------------------------------------------------------------------------
+
+
+async def contract(tps: int, seconds: float) -> dict[str, Any]:
+    """Hold `tps` over 2 binds at 50 ms latency against an SMSC enforcing exactly `tps`."""
+    sim = await Sim.start("--tps", str(tps), "--throttle", "sliding", "--latency", "0.05")
+    pool = await start_pool(sim, binds=2, window=100, tps=float(tps))
+    loop = asyncio.get_running_loop()
+    futures: list[asyncio.Future[MessageResult]] = []
+    try:
+        end = loop.time() + seconds + 1.5
+        while loop.time() < end:
+            await pool.wait_capacity()
+            futures.append(pool.send((SUBMIT,)))
+        await asyncio.gather(*futures)
+        record = await sim.records()
+    finally:
+        await pool.stop(drain_budget=5)
+        await sim.close()
+    slots = {int(k): v for k, v in record["slots"].items()}
+    first = min(slots) + 5  # skip the first half second (bind, window filling)
+    steady = sum(slots.get(s, 0) for s in range(first, first + int(seconds * 10)))
+    return {
+        "share": steady / (tps * seconds),
+        "max_slot": record["max_slot"],
+        "throttled": record["throttled"],
+        "not_ok": sum(1 for f in futures if not f.result().ok),
+    }
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    codec = max(codec_roundtrips(args.seconds) for _ in range(args.repeat))
+    print(f"codec submit_sm encode+decode:      {codec:>10,.0f} /s")
+    out["codec_roundtrips_per_s"] = round(codec)
+    for binds in (1, 4):
+        rate = max([await throughput(binds, args.seconds) for _ in range(args.repeat)])
+        print(f"submit_sm→resp, {binds} bind(s), window 100: {rate:>10,.0f} /s")
+        out[f"submit_resp_per_s_{binds}bind" + ("s" if binds > 1 else "")] = round(rate)
+    throttled = 0
+    for tps in (100, 1000):
+        r = await contract(tps, args.pace_seconds)
+        throttled += r["throttled"]
+        print(
+            f"contract {tps:>5} TPS, 2 binds, 50 ms: {r['share']:.4f} of contract, "
+            f"largest 100 ms slot {r['max_slot']} (limit {tps // 10 + 1}), "
+            f"{r['throttled']} throttle errors, {r['not_ok']} parts not ok"
+        )
+        out[f"contract_share_{tps}"] = round(r["share"], 4)
+        out[f"max_slot_{tps}"] = r["max_slot"]
+    out["throttle_errors"] = throttled
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per throughput figure")
+    parser.add_argument("--pace-seconds", type=float, default=6.0, help="steady seconds counted")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N for speed figures")
+    out = asyncio.run(run(parser.parse_args()))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
