@@ -142,7 +142,11 @@ class Dispatcher:
             # Claim in batches (a quarter of the windows at least) unless nothing is in flight:
             # one claim is one write transaction.
             worth = room >= max(1, capacity // 4) or (room > 0 and self._in_flight == 0)
-            claimed = await self._claim(room) if worth else []
+            try:
+                claimed = await self._claim(room) if worth else []
+            except Exception:  # the store is unreachable: keep the loop, try again shortly
+                log.exception("claim_failed", smsc=self.profile.name)
+                claimed = []
             if not claimed:
                 await self._wait_for_work()
         log.info("dispatcher_stopped", smsc=self.profile.name, in_flight=self._in_flight)

@@ -187,3 +187,20 @@ async def test_unanswered_while_stopping_stays_submitting() -> None:
     assert stored.dispatch is DispatchState.SUBMITTING
     recovered = await b.store.recover_in_doubt(b.clock.now())
     assert [m.id for m in recovered] == [message.id]
+
+
+async def test_a_failing_claim_does_not_end_the_loop() -> None:
+    b = await bench()
+    message = await b.accept()
+    real = b.store.claim_queued
+    failures = iter([RuntimeError("database is locked")])
+
+    async def flaky(*args: object, **kwargs: object) -> object:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    b.store.claim_queued = flaky  # type: ignore[method-assign]
+    async with running(b, FakePool()):
+        await status_is(b, message.id, MessageStatus.SENT)

@@ -15,6 +15,7 @@ import pytest
 
 from config.loader import load_settings
 from config.settings import Settings
+from gatewayd import demo as demo_module
 from gatewayd import main
 from gatewayd.service.model import MessageStatus, NewMessage
 from gatewayd.store import open_store
@@ -196,3 +197,24 @@ async def test_in_doubt_policy_fail_fails_without_resending(tmp_path: Path, sim:
         assert message.status is MessageStatus.FAILED and message.in_doubt == 1
         assert "In doubt" in message.timeline[-1].description
     assert sim.records("safaricom").submit_count == 0
+
+
+async def test_gatewayd_sim_serves_the_configured_smscs() -> None:
+    settings = Settings.model_validate(
+        {
+            "sim": {
+                "smsc": [
+                    {"name": "saf", "operator": "safaricom", "listen": "127.0.0.1:0"},
+                    {"name": "air", "operator": "airtel", "listen": "127.0.0.1:0", "tps": 5},
+                ]
+            }
+        }
+    )
+    config = demo_module.sim_config(settings)
+    assert [p.name for p in config.smscs] == ["saf", "air"]
+    assert config.smscs[1].throttle.tps == 5
+    stop = asyncio.Event()
+    task = asyncio.create_task(demo_module.sim(settings, shutdown_trigger=stop.wait))
+    await asyncio.sleep(0)  # let it start listening; stopping must still be clean
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
