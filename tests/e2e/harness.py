@@ -59,7 +59,12 @@ def personalities(**overrides: SmscPersonality) -> dict[str, SmscPersonality]:
 
 
 def gateway_settings(
-    sim: Simulator, state_dir: Path, *, http_port: int = 0, **smsc_overrides: Any
+    sim: Simulator,
+    state_dir: Path,
+    *,
+    http_port: int = 0,
+    store_url: str | None = None,
+    **smsc_overrides: Any,
 ) -> Settings:
     """Settings for the daemon against `sim`'s SMSCs."""
     smscs = [
@@ -84,7 +89,7 @@ def gateway_settings(
         {
             "state_dir": state_dir,
             "http": {"listen": f"127.0.0.1:{http_port}", "rate_limit_per_minute": 0},
-            "store": {"url": f"sqlite:///{state_dir / 'gatewayd.db'}"},
+            "store": {"url": store_url or f"sqlite:///{state_dir / 'gatewayd.db'}"},
             "auth": {"signing_keys": {"e2e": "k" * 40}},
             "callbacks": {
                 "allow_loopback_targets": True,
@@ -215,6 +220,8 @@ class Gateway:
 async def running_gateway(
     tmp_path: Path,
     smscs: Mapping[str, SmscPersonality] | None = None,
+    *,
+    store_url: str | None = None,
     **smsc_overrides: Any,
 ) -> AsyncIterator[Gateway]:
     """Simulator + daemon + callback sink, all on loopback; stopped cleanly on exit."""
@@ -235,7 +242,7 @@ async def running_gateway(
         await seed_world(daemon.store)
         started.set_result(daemon)
 
-    settings = gateway_settings(sim, tmp_path, **smsc_overrides)
+    settings = gateway_settings(sim, tmp_path, store_url=store_url, **smsc_overrides)
     task = asyncio.create_task(main.run(settings, shutdown_trigger=stop.wait, started=on_start))
     try:
         done, _ = await asyncio.wait({task, started}, timeout=15, return_when="FIRST_COMPLETED")

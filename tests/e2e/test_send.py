@@ -19,6 +19,7 @@ from tests.e2e.harness import (
     personalities,
     running_gateway,
 )
+from tests.gatewayd.store.pg import fresh_schema
 
 
 async def test_token_send_receipt_delivered_with_timeline(tmp_path: Path) -> None:
@@ -171,3 +172,17 @@ async def test_mo_is_stored_for_the_short_code_owner_before_the_ack(tmp_path: Pa
             (SAFARICOM, "20880", "acme-sc")
         }
         assert await store.list_inbound("beta") == []
+
+
+@pytest.mark.postgres
+async def test_delivered_with_callback_on_postgresql(tmp_path: Path, postgres_dsn: str) -> None:
+    url, drop = await fresh_schema(postgres_dsn)
+    try:
+        async with running_gateway(tmp_path, store_url=url) as gw:
+            _, sent = await gw.send(SAFARICOM, "Stored in PostgreSQL")
+            await gw.sink.wait_for(sent["message_id"], "DELIVERED")
+            body = await gw.wait_status(sent["message_id"])
+            assert [e["status"] for e in body["timeline"]] == ["INITIATED", "SENT", "DELIVERED"]
+            assert await gw.balance("acme-kim-saf") == 99
+    finally:
+        await drop()
