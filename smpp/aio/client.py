@@ -51,6 +51,10 @@ class ClientListener(Protocol):
         ...
 
 
+WRITE_BATCH = 32
+"""Submits made outside a pump are written at the latest every this many, so that a long run
+of them (a dispatcher refilling a whole window) reaches the SMSC while the rest are encoded."""
+
 UNBOUND = "unbound"
 UNBOUND_BY_CLOSE = "closed after unbind"
 
@@ -89,6 +93,8 @@ class SmppClient(asyncio.Protocol):
         self._timer_at: float | None = None
         self._flush_pending = False
         self._ended = False
+        self._in_pump = False
+        self._unwritten = 0
         self._unbinding = False
         self._close_reason = ""
         self._dispatch: dict[type, Callable[[SmppClient, Any], None]] = {
@@ -133,7 +139,11 @@ class SmppClient(asyncio.Protocol):
     def submit(self, pdu: SubmitSm, ref: object, now: float) -> int:
         """Hand a request to the session (its refusals propagate); written soon after."""
         seq = self.session.submit(pdu, ref, now)
-        self._want_flush()
+        self._unwritten += 1
+        if self._unwritten >= WRITE_BATCH and not self._in_pump:
+            self._write()  # a long run of submits: let the SMSC start on the first ones
+        else:
+            self._want_flush()
         return seq
 
     def ack_deliver(self, sequence_number: int, command_status: int) -> None:
@@ -171,15 +181,25 @@ class SmppClient(asyncio.Protocol):
             self._flush_pending = True
             self.loop.call_soon(self._pump)
 
+    def _write(self) -> None:
+        self._unwritten = 0
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            data = self.session.data_to_send()
+            if data:
+                transport.write(data)
+
     def _pump(self) -> None:
         self._flush_pending = False
-        self._dispatch_events()
+        self._in_pump = True
+        try:
+            self._dispatch_events()
+        finally:
+            self._in_pump = False
         transport = self.transport
         if transport is None:
             return
-        data = self.session.data_to_send()
-        if data and not transport.is_closing():
-            transport.write(data)
+        self._write()
         if self._ended:
             self._cancel_timer()
             transport.close()

@@ -75,7 +75,10 @@ class Message:
         self.ref = ref
         self.future = future
         self.on_part = on_part
-        self.parts = [Part(self, i, pdu) for i, pdu in enumerate(pdus)]
+        if len(pdus) == 1:
+            self.parts = [Part(self, 0, pdus[0])]
+        else:
+            self.parts = [Part(self, i, pdu) for i, pdu in enumerate(pdus)]
         self.results: list[PartResult | None] = [None] * len(self.parts)
         self.last_bind: BindSlot | None = None  # the bind that took the previous part
 
