@@ -38,7 +38,7 @@ async def open_store(
     receipt_ttl: timedelta = timedelta(days=3),
     parked_ttl: timedelta = timedelta(days=1),
     max_batch: int = 512,
-    lanes: int = 2,
+    lanes: int | None = None,
     pool_size: int = 4,
 ) -> SqlStore:
     """Open the store the URL names (not migrated: call `migrate()`).
@@ -46,13 +46,15 @@ async def open_store(
     refund_policy: when failed messages are refunded (RefundPolicy). receipt_ttl: how long a
     (smsc, message id) stays matchable; parked_ttl: how long a receipt that overtook its
     submit_sm_resp waits. max_batch: units per group commit; lanes: batches in flight at once
-    (see GroupWriter). pool_size: PostgreSQL readers.
+    (see GroupWriter; by default 2 on SQLite, where the SQL runs on a thread of its own, and 1
+    on PostgreSQL, whose accepts take one round trip unless two writers race for a float).
+    pool_size: PostgreSQL readers.
     """
     policy = Policy(refund_policy, receipt_ttl, parked_ttl)
     if url.startswith(_SQLITE):
-        return await _open_sqlite(url, policy, max_batch, lanes)
+        return await _open_sqlite(url, policy, max_batch, lanes or 2)
     if url.startswith(("postgresql://", "postgres://")):
-        return await _open_postgres(url, policy, max_batch, lanes, pool_size)
+        return await _open_postgres(url, policy, max_batch, lanes or 1, pool_size)
     raise ValueError(f"store url {url!r}: expected sqlite:///PATH or postgresql://…")
 
 

@@ -37,7 +37,7 @@ def _both(template: str) -> tuple[str, str]:
     index of its own, {blob} bytes, {bool} flag, {big} 64-bit integer."""
     sqlite = template.format(
         ts="INTEGER", id="INTEGER PRIMARY KEY", seq="INTEGER PRIMARY KEY", blob="BLOB",
-        bool="BOOLEAN", big="INTEGER", norowid=" WITHOUT ROWID",
+        bool="BOOLEAN", big="INTEGER", norowid=" WITHOUT ROWID", msgseq="INTEGER",
     )  # fmt: skip
     postgres = template.format(
         ts="timestamptz",
@@ -47,6 +47,7 @@ def _both(template: str) -> tuple[str, str]:
         bool="boolean",
         big="bigint",
         norowid="",
+        msgseq="bigint DEFAULT nextval('message_seq')",
     )
     return sqlite, postgres
 
@@ -115,8 +116,9 @@ _INITIAL = [
         settled_by text)""",
     "CREATE INDEX topups_status ON topups (status, created_at)",
     "CREATE INDEX topups_account ON topups (account_id, created_at)",
+    "{pg_only}CREATE SEQUENCE message_seq",
     """CREATE TABLE messages (
-        seq {big} PRIMARY KEY,
+        seq {msgseq} PRIMARY KEY,
         id text NOT NULL UNIQUE,
         account_id text NOT NULL,
         sender_id text NOT NULL,
@@ -141,7 +143,6 @@ _INITIAL = [
         in_doubt integer NOT NULL,
         smsc text,
         refunded_units {big} NOT NULL)""",
-    "{pg_only}CREATE SEQUENCE message_seq",
     "CREATE INDEX messages_queue ON messages (operator, priority DESC, created_at)"
     " WHERE dispatch = 'queued'",
     "CREATE INDEX messages_account ON messages (account_id, created_at DESC, id DESC)",

@@ -13,7 +13,6 @@ from typing import Any
 
 from gatewayd.service.model import (
     DispatchState,
-    LedgerKind,
     Message,
     MessagePage,
     MessagePart,
@@ -25,7 +24,7 @@ from gatewayd.service.model import (
 )
 from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound, StoreError
 from gatewayd.store import rows, rules
-from gatewayd.store.tx import COLUMNS, Row, Tx
+from gatewayd.store.tx import Row, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,87 +36,76 @@ class Policy:
     parked_ttl: timedelta = timedelta(days=1)
 
 
-# Enum members and values looked up once: attribute access on an Enum class is slow in 3.11.
+# Enum members looked up once: attribute access on an Enum class is slow in 3.11.
 _S_INITIATED = MessageStatus.INITIATED
 _D_QUEUED = DispatchState.QUEUED
 _P_PENDING = PartStatus.PENDING
-_INITIATED = _S_INITIATED.value
-_QUEUED = _D_QUEUED.value
-_PENDING = _P_PENDING.value
-_DEBIT = LedgerKind.DEBIT.value
 
 
-class _Batch:
-    """The rows an accept batch writes, collected in order, inserted once per table."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[Any, ...]] = []
-        self.parts: list[tuple[Any, ...]] = []
-        self.entries: list[tuple[Any, ...]] = []
-        self.events: list[tuple[Any, ...]] = []
-        self.debits: dict[str, int] = {}
+Floats = dict[str, tuple[str, int]]  # sender id → (account id, balance)
 
 
-async def accept_many(tx: Tx, batch: Sequence[NewMessage]) -> list[tuple[str, Any]]:
-    """Accept messages in order inside one transaction: per message ("ok", Message) or
-    ("error", domain error). Checks come first and in order (the float seen by each message
-    is what the earlier ones left), then every table gets one multi-row insert.
+@dataclass(slots=True)
+class Decision:
+    """What an accept batch comes to: per message its outcome, the accepted ones with the
+    float each leaves, and the total debit per sender."""
 
-    A message id already stored is not looked up beforehand (ids are fresh UUIDs; the lookup
-    cost a round trip per batch): the primary key refuses it, the batch fails, and the
-    writer's unit-by-unit retry reports AlreadyExists for that message alone."""
-    seqs = await _next_seqs(tx, len(batch))
-    # Everything that does not depend on the floats is built before their locks are taken,
-    # so another writer lane's transaction holds them for less time.
-    prepared = [_prepare(tx, seq, m) for seq, m in zip(seqs, batch, strict=True)]
-    floats = await _lock_floats(tx, _distinct(m.sender_id for m in batch))
+    out: list[tuple[str, Any]]
+    accepted: list[tuple[NewMessage, int]]
+    debits: dict[str, int]
+    refused: bool  # some message was refused for want of float
+
+
+def decide(batch: Sequence[NewMessage], floats: Floats) -> Decision:
+    """Check each message in order against the floats (updated in place as it goes)."""
     taken: set[str] = set()
-    out: list[tuple[str, Any]] = []
-    rows_ = _Batch()
-    for message, row, parts, event, result in prepared:
+    decision = Decision([], [], {}, False)
+    for message in batch:
         try:
             _check(message, floats, taken)
         except StoreError as exc:
-            out.append(("error", exc))
+            decision.out.append(("error", exc))
+            decision.refused |= isinstance(exc, InsufficientBalance)
             continue
         taken.add(message.id)
         account_id, available = floats[message.sender_id]
         left = available - message.units
         floats[message.sender_id] = (account_id, left)
-        rows_.debits[message.sender_id] = rows_.debits.get(message.sender_id, 0) + message.units
-        rows_.messages.append(row)
-        rows_.parts.extend(parts)
-        rows_.events.append(event)
-        rows_.entries.append((
-            account_id, message.sender_id, _DEBIT, -message.units, left, message.actor,
-            "SMS sent", message.id, row[_CREATED_AT],
-        ))  # fmt: skip
-        out.append(("ok", result))
-    await _write(tx, rows_)
-    return out
+        debits = decision.debits
+        debits[message.sender_id] = debits.get(message.sender_id, 0) + message.units
+        decision.accepted.append((message, left))
+        decision.out.append(("ok", accepted(message)))
+    return decision
 
 
-async def _next_seqs(tx: Tx, n: int) -> list[int]:
-    """Message keys for a batch, in accept order (SQLite's writer holds the database lock)."""
-    if tx.dialect == "postgres":
-        found = await tx.fetch(
-            "SELECT nextval('message_seq') AS seq FROM generate_series(1, $1)", n
-        )
-        return [int(r["seq"]) for r in found]
-    last = await tx.fetchval("SELECT COALESCE(MAX(seq), 0) FROM messages")
-    return list(range(int(last) + 1, int(last) + n + 1))
+async def accept_many(tx: Tx, batch: Sequence[NewMessage]) -> list[tuple[str, Any]]:
+    """Accept messages in order inside one transaction: per message ("ok", Message) or
+    ("error", domain error). The floats are locked and every check is made first, in order
+    (the float seen by each message is what the earlier ones left); then the backend writes
+    all the accepted messages at once (`Tx.write_accepts`).
+
+    A message id already stored is not looked up beforehand (ids are fresh UUIDs; the lookup
+    cost a round trip per batch): the primary key refuses it, the batch fails, and the
+    writer's unit-by-unit retry reports AlreadyExists for that message alone."""
+    floats = await read_floats(tx, distinct(m.sender_id for m in batch), lock=True)
+    decision = decide(batch, floats)
+    if decision.accepted:
+        await tx.write_accepts(decision.accepted, decision.debits)
+    return decision.out
 
 
-def _distinct(values: Iterable[str]) -> list[str]:
+def distinct(values: Iterable[str]) -> list[str]:
     """Distinct values in first-seen order."""
     return list(dict.fromkeys(values))
 
 
-async def _lock_floats(tx: Tx, sender_ids: list[str]) -> dict[str, tuple[str, int]]:
-    lock = " FOR UPDATE OF f" if tx.dialect == "postgres" else ""
+async def read_floats(tx: Tx, sender_ids: list[str], *, lock: bool) -> Floats:
+    """The senders' accounts and balances; `lock` takes the float rows (PostgreSQL) for the
+    rest of the transaction (SQLite's writer holds the whole database already)."""
+    lock_ = " FOR UPDATE OF f" if lock and tx.dialect == "postgres" else ""
     found = await tx.fetch(
         "SELECT s.id, s.account_id, f.balance FROM senders s JOIN floats f ON f.sender_id = s.id"
-        f" WHERE s.id {tx.any(1)} ORDER BY s.id{lock}",
+        f" WHERE s.id {tx.any(1)} ORDER BY s.id{lock_}",
         tx.array(sender_ids),
     )
     return {r["id"]: (r["account_id"], int(r["balance"])) for r in found}
@@ -131,40 +119,6 @@ def _check(message: NewMessage, floats: dict[str, tuple[str, int]], taken: set[s
         raise AlreadyExists(f"message {message.id}")
     if owner[1] < message.units:
         raise InsufficientBalance(message.sender_id, message.units, owner[1])
-
-
-_Prepared = tuple[NewMessage, tuple[Any, ...], list[tuple[Any, ...]], tuple[Any, ...], Message]
-_CREATED_AT = COLUMNS["messages"].index("created_at")
-
-
-def _prepare(tx: Tx, seq: int, m: NewMessage) -> _Prepared:
-    """The message's rows (message, parts, INITIATED event) and what accept returns."""
-    at = tx.time(m.created_at)
-    row = (
-        seq, m.id, m.account_id, m.sender_id, m.sender_name, m.contact, m.operator, m.text,
-        m.units, m.parts, m.encoding, m.priority, _INITIATED, m.description, _QUEUED,
-        m.callback_url, m.callback_on_sent, m.client_ref, at, at, tx.time(m.scheduled_at),
-        0, 0, None, 0,
-    )  # fmt: skip
-    parts = [(seq, i, m.parts, _PENDING, None, None, None) for i in range(1, m.parts + 1)]
-    event = (seq, _INITIATED, m.description, at, None)
-    return m, row, parts, event, accepted(m)
-
-
-async def _write(tx: Tx, batch: _Batch) -> None:
-    if not batch.messages:
-        return
-    for sender_id, units in sorted(batch.debits.items()):
-        changed = await tx.execute(
-            "UPDATE floats SET balance = balance - $2 WHERE sender_id = $1 AND balance >= $2",
-            sender_id, units,
-        )  # fmt: skip
-        if changed != 1:  # the checks above make this unreachable; never overdraw anyway
-            raise RuntimeError(f"float of {sender_id} changed under the writer")
-    await tx.insert_many("messages", batch.messages)
-    await tx.insert_many("message_parts", batch.parts)
-    await tx.insert_many("ledger_entries", batch.entries)
-    await tx.insert_many("status_events", batch.events)
 
 
 def accepted(m: NewMessage) -> Message:

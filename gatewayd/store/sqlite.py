@@ -22,7 +22,7 @@ import asyncio
 import json
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
@@ -30,10 +30,11 @@ from typing import Any
 
 import aiosqlite
 
+from gatewayd.service.model import NewMessage
 from gatewayd.service.ports import AlreadyExists, StoreError
 from gatewayd.store import rules
 from gatewayd.store.ops_messages import accept_many
-from gatewayd.store.tx import COLUMNS, Row, run_sync
+from gatewayd.store.tx import Row, run_sync
 from gatewayd.store.writer import AcceptUnit, Work
 
 DOMAIN_ERRORS = (StoreError, ValueError)
@@ -46,11 +47,23 @@ def _sql(text: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", text)
 
 
-@lru_cache(maxsize=16)
-def _insert(table: str) -> str:
-    names = COLUMNS[table]
-    marks = ", ".join("?" for _ in names)
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"
+_INSERT_MESSAGE = (
+    "INSERT INTO messages (seq, id, account_id, sender_id, sender_name, contact, operator, text,"
+    " units, parts, encoding, priority, status, description, dispatch, callback_url,"
+    " callback_on_sent, client_ref, created_at, updated_at, scheduled_at, attempts, in_doubt,"
+    " smsc, refunded_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'INITIATED', ?,"
+    " 'queued', ?, ?, ?, ?, ?, ?, 0, 0, NULL, 0)"
+)
+_INSERT_PART = (
+    "INSERT INTO message_parts (message_seq, idx, total, status) VALUES (?, ?, ?, 'pending')"
+)
+_INSERT_EVENT = (
+    "INSERT INTO status_events (message_seq, status, description, at) VALUES (?, 'INITIATED', ?, ?)"
+)
+_INSERT_DEBIT = (
+    "INSERT INTO ledger_entries (account_id, sender_id, kind, units, balance_after, actor,"
+    " reason, reference, created_at) VALUES (?, ?, 'debit', ?, ?, ?, 'SMS sent', ?, ?)"
+)
 
 
 class _Common:
@@ -89,8 +102,42 @@ class SqliteTx(_Common):
     async def execute(self, sql: str, *args: Any) -> int:
         return self._conn.execute(_sql(sql), args).rowcount
 
-    async def insert_many(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(_insert(table), rows)
+    async def write_accepts(
+        self,
+        accepted: Sequence[tuple[NewMessage, int]],
+        debits: Mapping[str, int],
+        expected: Mapping[str, int] | None = None,
+    ) -> None:
+        """One executemany per table. The writer holds the database lock, so `expected` is moot
+        and message keys can continue from the largest without anyone else handing them out."""
+        conn = self._conn
+        first = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
+        messages: list[tuple[Any, ...]] = []
+        parts: list[tuple[int, int, int]] = []
+        events: list[tuple[int, str, int]] = []
+        entries: list[tuple[Any, ...]] = []
+        for seq, (m, left) in enumerate(accepted, first):
+            at = rules.to_us(m.created_at)
+            scheduled = None if m.scheduled_at is None else rules.to_us(m.scheduled_at)
+            messages.append((
+                seq, m.id, m.account_id, m.sender_id, m.sender_name, m.contact, m.operator,
+                m.text, m.units, m.parts, m.encoding, m.priority, m.description, m.callback_url,
+                m.callback_on_sent, m.client_ref, at, at, scheduled,
+            ))  # fmt: skip
+            parts.extend((seq, i, m.parts) for i in range(1, m.parts + 1))
+            events.append((seq, m.description, at))
+            entries.append((m.account_id, m.sender_id, -m.units, left, m.actor, m.id, at))
+        for sender_id, units in sorted(debits.items()):
+            changed = conn.execute(
+                "UPDATE floats SET balance = balance - ?2 WHERE sender_id = ?1 AND balance >= ?2",
+                (sender_id, units),
+            ).rowcount
+            if changed != 1:  # the checks make this unreachable; never overdraw anyway
+                raise RuntimeError(f"float of {sender_id} changed under the writer")
+        conn.executemany(_INSERT_MESSAGE, messages)
+        conn.executemany(_INSERT_PART, parts)
+        conn.executemany(_INSERT_EVENT, events)
+        conn.executemany(_INSERT_DEBIT, entries)
 
 
 class AioSqliteTx(_Common):
@@ -115,8 +162,13 @@ class AioSqliteTx(_Common):
         async with self._db.execute(_sql(sql), args) as cursor:
             return cursor.rowcount
 
-    async def insert_many(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self._db.executemany(_insert(table), rows)
+    async def write_accepts(
+        self,
+        accepted: Sequence[tuple[NewMessage, int]],
+        debits: Mapping[str, int],
+        expected: Mapping[str, int] | None = None,
+    ) -> None:
+        raise RuntimeError("the read connection does not write")
 
 
 CHECKPOINT_EVERY = 64  # batches between background WAL checkpoints

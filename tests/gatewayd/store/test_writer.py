@@ -9,11 +9,12 @@ import pytest
 
 from gatewayd.service.model import LedgerKind
 from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound
-from gatewayd.store import SqlStore
+from gatewayd.store import SqlStore, open_store
 from gatewayd.store.migrations import MIGRATIONS
 from gatewayd.store.tx import Tx
 from gatewayd.store.writer import ClosedError
 from tests.gatewayd.store.conftest import T0, StoreFactory, at, new_message, seed
+from tests.gatewayd.store.pg import fresh_schema
 
 pytestmark = pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -120,3 +121,47 @@ async def test_close_drains_queued_work(store_factory: StoreFactory) -> None:
         await store.accept(new_message("late"))
     assert await store.balance("snd1") == 50
 
+
+
+async def _two_stores(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> Any:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/shared.db"
+        drop = None
+    else:
+        url, drop = await fresh_schema(request.getfixturevalue("postgres_dsn"))
+    first = await open_store(url)
+    await first.migrate()
+    second = await open_store(url)
+    return first, second, drop
+
+
+async def test_two_writers_on_one_database_keep_floats_exact(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """Another process (an admin command, a second daemon) moving a float between this
+    writer's batches: stale balances must never decide an accept or a ledger line."""
+    first, second, drop = await _two_stores(backend, tmp_path, request)
+    try:
+        await seed(first, units=2)
+        await first.accept(new_message("m1"))  # first now knows the float: 1 left
+        await second.post_entry("snd1", LedgerKind.TOPUP, 5, "admin:x", "cash", "T2", at(1))
+        await first.accept(new_message("m2"))  # stale-low cache: 1, really 6
+        await second.post_entry("snd1", LedgerKind.DEBIT, -5, "api:c", "sms", "x", at(2))
+        with pytest.raises(InsufficientBalance):  # stale-high cache: 5, really 0
+            await first.accept(new_message("m3"))
+        await second.post_entry("snd1", LedgerKind.TOPUP, 1, "admin:x", "cash", "T3", at(3))
+        await first.accept(new_message("m4"))  # leaves 0 in what first knows
+        await second.post_entry("snd1", LedgerKind.TOPUP, 1, "admin:x", "cash", "T4", at(4))
+        await first.accept(new_message("m5"))  # refused by the cache (0), accepted for real
+        assert await first.balance("snd1") == 0
+        entries = await first.entries("snd1")
+        assert await first.ledger_sum("snd1") == 0
+        running = 0
+        for entry in entries:  # every balance_after is the true running sum
+            running += entry.units
+            assert entry.balance_after == running
+    finally:
+        await first.close()
+        await second.close()
+        if drop is not None:
+            await drop()
