@@ -272,6 +272,7 @@ def main() -> int:
     summary: dict[str, Any] = {"machine": info}
     tools: Tools | None = None
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    failed: list[str] = []
     try:
         print("\nceilings of the tools (alone, not the gateways'):")
         if args.sim_ceiling_seconds > 0:
@@ -295,7 +296,11 @@ def main() -> int:
         names = [args.only] if args.only else ["kannel", "gatewayd"]
         for name in names:
             print(f"\n{name}:")
-            results[name] = bench_gateway(name, args, tools, work)
+            try:
+                results[name] = bench_gateway(name, args, tools, work)
+            except (RuntimeError, OSError, ValueError) as exc:
+                failed.append(name)
+                print(f"  {name}: FAILED: {exc}")
     finally:
         if tools is not None:
             stop_tools(tools)
@@ -319,8 +324,9 @@ def main() -> int:
     )
     print(f"machine load average at the end: {procstat.load_average()}")
     summary.update(json_summary(results))
+    summary["failed"] = failed
     print(json.dumps(summary, default=str))
-    return 0
+    return 1 if failed else 0
 
 
 def json_summary(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
