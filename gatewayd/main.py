@@ -331,8 +331,9 @@ class Daemon:
 
     # -- stop -------------------------------------------------------------------------------
 
-    async def stop(self) -> None:
-        """Intake → dispatching → drain → unbind → workers → store, each bounded."""
+    async def stop(self, force: asyncio.Event | None = None) -> None:
+        """Intake → dispatching → drain → unbind → workers → store, each bounded. `force`
+        (a second SIGTERM) cuts the drain and unbind short: what is in flight stays in doubt."""
         budget = self.settings.shutdown
         self.accepting = False
         if self.server is not None:
@@ -340,12 +341,15 @@ class Daemon:
             log.info("http_stopped")
         for link in self.links.values():
             link.dispatcher.stop_claiming()
-        await asyncio.gather(
+        links = asyncio.gather(
             *(
                 link.stop(budget.drain_timeout, budget.unbind_timeout)
                 for link in self.links.values()
             )
         )
+        if await _unless_forced(links, force):
+            for link in self.links.values():  # unanswered: they stay SUBMITTING, in doubt
+                await link.dispatcher.cancel_in_flight()
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.callbacks is not None:
@@ -356,6 +360,25 @@ class Daemon:
         if self.store is not None:
             await self.store.close()
             log.info("store_closed")
+
+
+async def _unless_forced(work: asyncio.Future[Any], force: asyncio.Event | None) -> bool:
+    """Await `work`, or cancel it when `force` is set first (then True)."""
+    if force is None:
+        await work
+        return False
+    forced: asyncio.Future[Any] = asyncio.ensure_future(force.wait())
+    try:
+        await asyncio.wait({work, forced}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        forced.cancel()
+    cut = not work.done()
+    if cut:
+        log.warning("drain_cut_short", reason="second stop signal")
+        work.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+    return cut
 
 
 def _start_callbacks(
@@ -430,7 +453,7 @@ async def run(
                 await status
             life.stopping("draining")
             log.info("stopping")
-            await daemon.stop()
+            await daemon.stop(force=life.signals.force)
     log.info("stopped")
     return 0
 

@@ -16,7 +16,7 @@ import pytest
 
 from gatewayd.service.model import LedgerKind, MessageStatus, PartStatus, ReceiptOutcome
 from gatewayd.service.ports import Store
-from smpp.sim.config import ReceiptPolicy, SimulatorConfig, SmscPersonality
+from smpp.sim.config import Latency, ReceiptPolicy, SimulatorConfig, SmscPersonality
 from smpp.sim.simulator import start_simulator
 from tests.e2e.harness import SAFARICOM, personalities
 from tests.e2e.process import opened_store, seed, send_many, start_daemon, write_config
@@ -160,3 +160,30 @@ async def test_sigterm_drains_unbinds_and_exits_zero(tmp_path: Path) -> None:
                 assert result.outcome is ReceiptOutcome.APPLIED
         queued = await store.queue_depth("safaricom")
         print(f"stop left {len(sent.items)} SENT (awaiting receipts) and {queued} queued")
+
+
+async def test_second_sigterm_cuts_the_drain_short(tmp_path: Path) -> None:
+    slow = replace(safaricom(), latency=Latency(fixed=30.0))  # no answer within the drain
+    sim = await start_simulator(SimulatorConfig(smscs=(slow,)))
+    daemon = None
+    try:
+        config = write_config(sim, tmp_path, window=20, tps=300.0)
+        await seed(tmp_path)
+        daemon = await start_daemon(config)
+        await send_many(daemon.url, SAFARICOM, [f"Slow {n}" for n in range(30)])
+        await sim.wait_for_submits(20, timeout=10)
+        daemon.proc.send_signal(signal.SIGTERM)
+        await daemon.wait_event("stopping")
+        started = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert await daemon.exit_code(10) == 0
+        assert time.monotonic() - started < 2.5  # not the 3 s drain + 1 s unbind budget
+        await daemon.wait_event("drain_cut_short")
+    finally:
+        if daemon is not None and daemon.proc.returncode is None:
+            daemon.proc.kill()
+            await daemon.proc.wait()
+        await sim.close()
+    async with opened_store(tmp_path) as store:
+        in_doubt = await store.recover_in_doubt(datetime.now(UTC))
+        assert len(in_doubt) >= 20  # written, never answered: in doubt, not lost
