@@ -49,8 +49,8 @@ class PoolConfig:
     - `retry_delay`: wait before a RETRY-class answer is sent again.
     - `reconnect_min` / `reconnect_max`: exponential back-off with full jitter between
       connection attempts of one bind.
-    - `link_check`: a bind that received nothing for `link_check` × `enquire_link_interval`
-      is closed as dead (the session sends enquire_link when idle, so a live peer answers).
+    - `queue_timeout`: parts waiting while no transmitting bind is up are given up
+      (`Outcome.NOT_SENT`) after this many seconds; None = wait for a bind however long.
     """
 
     name: str
@@ -74,9 +74,9 @@ class PoolConfig:
     throttle_pause: float = 0.1
     throttle_pause_max: float = 2.0
     retry_delay: float = 1.0
+    queue_timeout: float | None = 60.0
     reconnect_min: float = 1.0
     reconnect_max: float = 60.0
-    link_check: float = 2.0
     addr_ton: int = 0
     addr_npi: int = 0
     address_range: str = ""
@@ -92,7 +92,6 @@ class PoolConfig:
             (self.response_timeout > 0, "response_timeout must be > 0"),
             (self.enquire_link_interval > 0, "enquire_link_interval must be > 0"),
             (0 < self.reconnect_min <= self.reconnect_max, "need 0 < reconnect_min <= max"),
-            (self.link_check >= 1, "link_check must be >= 1"),
         )
         for ok, message in checks:
             if not ok:

@@ -118,6 +118,7 @@ class BindPool:
         self._inbound: set[asyncio.Task[None]] = set()
         self._retries: dict[Part, asyncio.TimerHandle] = {}
         self._wake: asyncio.TimerHandle | None = None
+        self._orphan_timer: asyncio.TimerHandle | None = None
         self._wake_at = math.inf
         self._room = asyncio.Event()
         self._room_waiters = 0
@@ -172,6 +173,7 @@ class BindPool:
         self._stopping = True
         self._room.set()
         self._cancel_wake()
+        self._cancel_orphan_timer()
         while self._ready:
             self._abandon(self._ready.popleft(), Outcome.NOT_SENT, "pool stopped")
         for part, handle in list(self._retries.items()):
@@ -268,6 +270,8 @@ class BindPool:
                 return future
         self._ready.append(first)
         self._drain()
+        if self._ready:
+            self._watch_orphans()
         return future
 
     async def submit(
@@ -498,8 +502,41 @@ class BindPool:
                 handler(event)
             except Exception:
                 log.exception("bind state handler failed", extra={"bind_id": event.bind_id})
-        if event.state is not BindState.BOUND:
+        if event.state is BindState.BOUND:
+            self._cancel_orphan_timer()
+        else:
             self._notify_room()
+            self._watch_orphans()
+
+    def _watch_orphans(self) -> None:
+        """With parts queued and no bind able to take them, give them up after
+        `queue_timeout` (NOT_SENT) rather than hold them through a long outage."""
+        timeout = self.config.queue_timeout
+        if (
+            timeout is None
+            or self._orphan_timer is not None
+            or not self._ready
+            or self._stopping
+            or any(s.client is not None for s in self._submitters)
+        ):
+            return
+        loop = self._loop
+        assert loop is not None
+        self._orphan_timer = loop.call_later(timeout, self._give_up_orphans)
+
+    def _give_up_orphans(self) -> None:
+        self._orphan_timer = None
+        if any(s.client is not None for s in self._submitters):
+            return
+        reason = f"no bind for {self.config.queue_timeout:g} s"
+        while self._ready:
+            self._abandon(self._ready.popleft(), Outcome.NOT_SENT, reason)
+        self._notify_room()
+
+    def _cancel_orphan_timer(self) -> None:
+        if self._orphan_timer is not None:
+            self._orphan_timer.cancel()
+            self._orphan_timer = None
 
     # --- queries ----------------------------------------------------------------------------
 

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from smpp.aio import BindPool, BindStateChanged, Inbound, PoolConfig, PoolHandlers
+from smpp.aio import (
+    BindPool,
+    BindState,
+    BindStateChanged,
+    Inbound,
+    PoolConfig,
+    PoolHandlers,
+)
 from smpp.sim.config import SimulatorConfig, SmscPersonality
 from smpp.sim.simulator import Simulator, start_simulator
 
@@ -24,6 +31,7 @@ class Recorder:
     answer: int | None = None
     gate: asyncio.Event | None = None  # when set, the handler waits for it before answering
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    state_seen: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def on_deliver(self, inbound: Inbound) -> int | None:
         self.inbound.append(inbound)
@@ -34,6 +42,20 @@ class Recorder:
 
     def on_bind_state(self, event: BindStateChanged) -> None:
         self.states.append(event)
+        self.state_seen.set()
+
+    async def wait_state(self, state: BindState, within: float = 5.0) -> BindStateChanged:
+        """The first bind state event with `state` (seen before or after the call)."""
+
+        async def first() -> BindStateChanged:
+            while True:
+                for event in self.states:
+                    if event.state is state:
+                        return event
+                self.state_seen.clear()
+                await self.state_seen.wait()
+
+        return await asyncio.wait_for(first(), within)
 
     @property
     def handlers(self) -> PoolHandlers:

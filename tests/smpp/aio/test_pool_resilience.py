@@ -143,3 +143,16 @@ async def test_transmitter_and_receiver_binds(start_sim: StartSim, start_pool: S
     stats = {s.bind_id: s for s in pool.stats()}
     assert stats["smsc/tx0"].submits + stats["smsc/tx1"].submits == 4
     assert stats["smsc/rx0"].window == 0
+
+
+async def test_parts_queued_without_a_bind_are_given_up_after_the_queue_timeout(
+    start_sim: StartSim, start_pool: StartPool
+) -> None:
+    sim = await start_sim()
+    pool, rec = await start_pool(sim, queue_timeout=0.2, reconnect_min=1.0, reconnect_max=2.0)
+    await sim.close()
+    await rec.wait_state(BindState.DISCONNECTED)
+    result = await asyncio.wait_for(pool.send([sms()]), 5)
+    part = result.parts[0]
+    assert part.outcome is Outcome.NOT_SENT and part.error == "no bind for 0.2 s"
+    assert part.attempts == 0
