@@ -47,8 +47,8 @@ Floats = dict[str, tuple[str, int]]  # sender id → (account id, balance)
 
 @dataclass(slots=True)
 class Decision:
-    """What an accept batch comes to: per message its outcome, the accepted ones with the
-    float each leaves, and the total debit per sender."""
+    """What an accept batch comes to: per message its outcome (("ok", None) or ("error",
+    exc)), the accepted ones with the float each leaves, and the total debit per sender."""
 
     out: list[tuple[str, Any]]
     accepted: list[tuple[NewMessage, int]]
@@ -74,12 +74,12 @@ def decide(batch: Sequence[NewMessage], floats: Floats) -> Decision:
         debits = decision.debits
         debits[message.sender_id] = debits.get(message.sender_id, 0) + message.units
         decision.accepted.append((message, left))
-        decision.out.append(("ok", accepted(message)))
+        decision.out.append(("ok", None))  # the caller builds the Message (`accepted`)
     return decision
 
 
 async def accept_many(tx: Tx, batch: Sequence[NewMessage]) -> list[tuple[str, Any]]:
-    """Accept messages in order inside one transaction: per message ("ok", Message) or
+    """Accept messages in order inside one transaction: per message ("ok", None) or
     ("error", domain error). The floats are locked and every check is made first, in order
     (the float seen by each message is what the earlier ones left); then the backend writes
     all the accepted messages at once (`Tx.write_accepts`).
@@ -122,7 +122,8 @@ def _check(message: NewMessage, floats: dict[str, tuple[str, int]], taken: set[s
 
 
 def accepted(m: NewMessage) -> Message:
-    """The stored message as `accept` returns it, without reading it back."""
+    """The stored message as `accept` returns it, without reading it back. Built by the
+    caller's task, not the writer: on SQLite that keeps it off the writer thread's GIL time."""
     return Message(
         id=m.id, account_id=m.account_id, sender_id=m.sender_id, sender_name=m.sender_name,
         contact=m.contact, operator=m.operator, text=m.text, units=m.units, parts=m.parts,

@@ -173,8 +173,8 @@ class SqlStore:
     # -- messages ---------------------------------------------------------------------------
 
     async def accept(self, message: NewMessage) -> Message:
-        accepted: Message = await self.writer.accept(message)
-        return accepted
+        await self.writer.accept(message)
+        return msgs.accepted(message)
 
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
         return await self._read(lambda tx: msgs.load_message(tx, message_id, account_id))
