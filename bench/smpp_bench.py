@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -125,8 +126,9 @@ async def start_pool(sim: Sim, **fields: Any) -> BindPool:
 # --- throughput -----------------------------------------------------------------------------
 
 
-async def throughput(binds: int, seconds: float) -> float:
-    """submit_sm→resp per second with every window kept full (no TPS limit, no latency)."""
+async def throughput(binds: int, seconds: float) -> tuple[float, float]:
+    """submit_sm→resp per second with every window kept full (no TPS limit, no latency),
+    and this process's CPU seconds per submit→resp over the same span."""
     sim = await Sim.start()
     pool = await start_pool(sim, binds=binds, window=100)
     done = 0
@@ -143,14 +145,16 @@ async def throughput(binds: int, seconds: float) -> float:
         for _ in range(outstanding):
             pool.send((SUBMIT,)).add_done_callback(refill)
         await asyncio.sleep(0.5)  # warm up
-        first, start = done, time.perf_counter()
+        first, start, cpu = done, time.perf_counter(), time.process_time()
         await asyncio.sleep(seconds)
-        rate = (done - first) / (time.perf_counter() - start)
+        count = done - first
+        rate = count / (time.perf_counter() - start)
+        cpu_per = (time.process_time() - cpu) / max(count, 1)
         stopping = True
     finally:
         await pool.stop(drain_budget=5)
         await sim.close()
-    return rate
+    return rate, cpu_per
 
 
 # --- a contract held ------------------------------------------------------------------------
@@ -192,9 +196,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"codec submit_sm encode+decode:      {codec:>10,.0f} /s")
     out["codec_roundtrips_per_s"] = round(codec)
     for binds in (1, 4):
-        rate = max([await throughput(binds, args.seconds) for _ in range(args.repeat)])
-        print(f"submit_sm→resp, {binds} bind(s), window 100: {rate:>10,.0f} /s")
-        out[f"submit_resp_per_s_{binds}bind" + ("s" if binds > 1 else "")] = round(rate)
+        rate, cpu = max([await throughput(binds, args.seconds) for _ in range(args.repeat)])
+        print(
+            f"submit_sm→resp, {binds} bind(s), window 100: {rate:>10,.0f} /s "
+            f"(client CPU {cpu * 1e6:.1f} µs each: {1 / cpu:,.0f}/s on one free core)"
+        )
+        suffix = f"{binds}bind" + ("s" if binds > 1 else "")
+        out[f"submit_resp_per_s_{suffix}"] = round(rate)
+        out[f"client_cpu_us_per_submit_{suffix}"] = round(cpu * 1e6, 1)
     throttled = 0
     for tps in (100, 1000):
         r = await contract(tps, args.pace_seconds)
@@ -207,6 +216,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         out[f"contract_share_{tps}"] = round(r["share"], 4)
         out[f"max_slot_{tps}"] = r["max_slot"]
     out["throttle_errors"] = throttled
+    out["load_average"] = round(os.getloadavg()[0], 2)
+    print(f"load average (1 min) at the end: {out['load_average']} on {os.cpu_count()} cores")
     return out
 
 
