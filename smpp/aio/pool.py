@@ -51,6 +51,7 @@ from smpp.aio.message import Message, Part, PartCallback
 from smpp.aio.pacing import Pacer
 from smpp.aio.slot import BindSlot
 from smpp.aio.stats import BindStats
+from smpp.core.codec import PduEncodeError
 from smpp.core.events import BindMode, DeliverReceived, LateResponse, SubmitResponse
 from smpp.core.msgid import normalise_message_id
 from smpp.core.pdu import DeliverSm, SubmitSm
@@ -265,8 +266,7 @@ class BindPool:
         first = message.parts[0]
         if not self._ready and self._pacer is None:  # the common case: straight to a bind
             slot = self._pick(first)
-            if slot is not None and slot.send(first, loop.time()):
-                message.last_bind = slot
+            if slot is not None and self._send_on(slot, first, loop.time()):
                 return future
         self._ready.append(first)
         self._drain()
@@ -305,13 +305,24 @@ class BindPool:
             slot = self._pick(part)
             if slot is None:
                 break
-            if not slot.send(part, now):
-                continue  # the slot marked itself paused; pick again
-            ready.popleft()
-            part.message.last_bind = slot
-            if pacer is not None:
-                pacer.take(now)
+            if self._send_on(slot, part, now):
+                ready.popleft()
+            # else the slot marked itself paused: pick again
         self._notify_room()
+
+    def _send_on(self, slot: BindSlot, part: Part, now: float) -> bool:
+        """Write `part` on `slot`; True when the part is done with the queue (written, or
+        refused by the codec and reported PERMANENT), False when the slot would not take it."""
+        try:
+            if not slot.send(part, now):
+                return False
+        except PduEncodeError as exc:
+            part.message.settle(part, part.result(Outcome.PERMANENT, error=f"not encodable: {exc}"))
+            return True
+        part.message.last_bind = slot
+        if self._pacer is not None:
+            self._pacer.take(now)
+        return True
 
     def _pick(self, part: Part) -> BindSlot | None:
         """The bind that took this message's previous part if it has room, else the bind

@@ -33,7 +33,7 @@ from smpp.core.events import (
     SubmitResponse,
     ThrottleLifted,
 )
-from smpp.core.session import EsmeSession
+from smpp.core.session import EsmeSession, SessionError
 from smpp.core.status import StatusClass
 
 SessionFactory = Callable[[BindRole], EsmeSession]
@@ -89,13 +89,14 @@ class BindSlot:
         return self.client is not None and not self.paused and len(self.parts) < self.window
 
     def send(self, part: Part, now: float) -> bool:
-        """Write `part` on this bind; False when the session refuses it (not bound, paused)."""
+        """Write `part` on this bind; False when the session refuses it (not bound, paused).
+        A PDU the codec cannot encode raises PduEncodeError (the caller's fault)."""
         client = self.client
         if client is None:
             return False
         try:
             client.submit(part.pdu, part, now)
-        except Exception:  # the session said no (state, window, pause): try elsewhere
+        except SessionError:  # not bound, window full, paused: try elsewhere
             self.paused = True
             return False
         self.parts[part] = None

@@ -157,3 +157,16 @@ async def test_permanent_error_is_reported_and_later_parts_not_sent(
     assert first.error == "ESME_RINVDSTADR"
     assert [p.outcome for p in rest] == [Outcome.NOT_SENT] * 2
     assert sim.records().submit_count == 1
+
+
+async def test_a_pdu_the_codec_refuses_is_reported_not_retried(
+    start_sim: StartSim, start_pool: StartPool
+) -> None:
+    sim = await start_sim()
+    pool, _ = await start_pool(sim)
+    bad = sms(dest="2547" * 10)  # 40 digits: destination_addr holds at most 20
+    result = await pool.submit([bad, sms()])
+    assert [p.outcome for p in result.parts] == [Outcome.PERMANENT, Outcome.NOT_SENT]
+    assert result.parts[0].error.startswith("not encodable: ")
+    assert (await pool.submit([sms()])).ok  # the bind is not left paused
+    assert sim.records().submit_count == 1
