@@ -104,7 +104,7 @@ class SmppClient(asyncio.Protocol):
             LateResponse: listener.on_late_response,
             ThrottleLifted: listener.on_throttle_lifted,
             Bound: listener.on_bound,
-            BindFailed: listener.on_bind_failed,
+            BindFailed: self._on_bind_failed,
             Closed: self._on_closed,
             LinkDead: _ignore,
             Unbound: _ignore,
@@ -240,6 +240,11 @@ class SmppClient(asyncio.Protocol):
         self._timer_at = None
 
     # --- the end ----------------------------------------------------------------------------
+
+    def _on_bind_failed(self, _client: SmppClient, event: BindFailed) -> None:
+        if event.timed_out:
+            self._close_reason = self._close_reason or "bind not answered"
+        self.listener.on_bind_failed(self, event)
 
     def _on_closed(self, _client: SmppClient, event: Closed) -> None:
         self._ended = True

@@ -33,10 +33,11 @@ _RESP = {
 @dataclass
 class Script:
     """What the SMSC does: bind statuses in order (then ESME_ROK), whether it answers
-    enquire_link and submit_sm."""
+    binds, enquire_link and submit_sm."""
 
     bind_statuses: list[int] = field(default_factory=list)
     answer_enquire_link: bool = True
+    answer_binds: bool = True
     answer_submits: bool = True
     binds: list[int] = field(default_factory=list)  # statuses given, in order
     enquire_links: int = 0
@@ -69,7 +70,8 @@ class _Conn(asyncio.Protocol):
         if isinstance(pdu, BindTransmitter | BindReceiver | BindTransceiver):
             status = script.bind_statuses.pop(0) if script.bind_statuses else 0
             script.binds.append(status)
-            self._send(_RESP[type(pdu)](seq, status, system_id="scripted"))
+            if script.answer_binds:
+                self._send(_RESP[type(pdu)](seq, status, system_id="scripted"))
         elif isinstance(pdu, EnquireLink):
             script.enquire_links += 1
             if script.answer_enquire_link:

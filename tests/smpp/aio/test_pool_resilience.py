@@ -156,3 +156,13 @@ async def test_parts_queued_without_a_bind_are_given_up_after_the_queue_timeout(
     part = result.parts[0]
     assert part.outcome is Outcome.NOT_SENT and part.error == "no bind for 0.2 s"
     assert part.attempts == 0
+
+
+async def test_an_unanswered_bind_is_abandoned_and_retried(start_pool: StartPool) -> None:
+    script = Script(answer_binds=False)
+    server, port = await start_scripted(script)
+    async with server:
+        _, rec = await start_pool(("127.0.0.1", port), bound=False, bind_timeout=0.1)
+        event = await rec.wait_state(BindState.DISCONNECTED)
+        assert event.reason == "bind not answered" and event.command_status is None
+        await wait_for(script, lambda: len(script.binds) >= 2)
