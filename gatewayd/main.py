@@ -224,6 +224,7 @@ class Daemon:
                 rate_limit_per_minute=http.rate_limit_per_minute,
                 max_body_bytes=http.max_body_bytes,
                 max_queue_depth=http.max_queue_depth,
+                busy_retry_after=http.busy_retry_after,
             ),
             queue_depth=lambda: self._queue_depth,
             clock=self.clock,

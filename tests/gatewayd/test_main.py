@@ -17,8 +17,11 @@ from config.loader import load_settings
 from config.settings import Settings
 from gatewayd import demo as demo_module
 from gatewayd import main
+from gatewayd.links import submit_outcome
 from gatewayd.service.model import MessageStatus, NewMessage
 from gatewayd.store import open_store
+from gatewayd.workers.binds import SubmitOutcome
+from smpp.aio import Outcome, PartResult
 from smpp.sim.config import SimulatorConfig
 from smpp.sim.simulator import Simulator, start_simulator
 from tests.e2e.harness import AIRTEL, SAFARICOM, personalities, seed_world
@@ -61,7 +64,7 @@ async def test_an_smsc_outage_does_not_fail_start_up(tmp_path: Path) -> None:
     settings = Settings.model_validate(
         {
             "state_dir": tmp_path,
-            "http": {"listen": "127.0.0.1:0"},
+            "http": {"listen": "127.0.0.1:0", "max_queue_depth": 1, "busy_retry_after": 7},
             "auth": {"signing_keys": {"t": "k" * 40}},
             "smsc": [
                 {
@@ -83,6 +86,13 @@ async def test_an_smsc_outage_does_not_fail_start_up(tmp_path: Path) -> None:
         assert response.status == 200  # queued messages wait: the API stays in service
         assert [b["state"] for b in body["binds"]] != ["bound"]
         assert "safaricom-1 0/1" in daemon.status_line()
+        for _ in range(2):  # accepted and queued while the SMSC is down
+            assert (await send(daemon, SAFARICOM))[0] == 200
+        async with asyncio.timeout(5):
+            while "queued: 2" not in daemon.status_line():  # the sampler's next reading
+                await asyncio.sleep(0.05)
+        status, _ = await send(daemon, SAFARICOM)
+        assert status == 503  # backpressure: the queue is deeper than [http] max_queue_depth
 
 
 @pytest.fixture
@@ -218,3 +228,22 @@ async def test_gatewayd_sim_serves_the_configured_smscs() -> None:
     await asyncio.sleep(0)  # let it start listening; stopping must still be clean
     stop.set()
     assert await asyncio.wait_for(task, 10) == 0
+
+
+@pytest.mark.parametrize(
+    ("outcome", "in_doubt", "expected"),
+    [
+        (Outcome.OK, False, SubmitOutcome.ACCEPTED),
+        (Outcome.OK, True, SubmitOutcome.ACCEPTED),  # answered after a resend: it is sent
+        (Outcome.PERMANENT, False, SubmitOutcome.REJECTED),
+        (Outcome.THROTTLE, False, SubmitOutcome.NOT_SENT),
+        (Outcome.RETRY, False, SubmitOutcome.NOT_SENT),
+        (Outcome.RETRY, True, SubmitOutcome.UNANSWERED),  # a write went unanswered
+        (Outcome.NOT_SENT, False, SubmitOutcome.NOT_SENT),
+        (Outcome.IN_DOUBT, True, SubmitOutcome.UNANSWERED),
+    ],
+)
+def test_pool_outcomes_map_onto_what_the_message_becomes(
+    outcome: Outcome, in_doubt: bool, expected: SubmitOutcome
+) -> None:
+    assert submit_outcome(PartResult(0, outcome, in_doubt=in_doubt)) is expected
