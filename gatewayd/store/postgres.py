@@ -205,6 +205,11 @@ class PgRunner:
         decision = decide(batch, floats)
         if decision.refused:
             return None
+        # What this batch will leave is known now: a batch decided on another lane meanwhile
+        # builds on it, and its compare-and-set waits for this one's commit (row lock) and
+        # then finds exactly that balance — or fails, and takes the locked path, if this one
+        # failed.
+        self._floats.update(floats)
         if decision.accepted:
             try:
                 await tx.write_accepts(decision.accepted, decision.debits, before)
@@ -214,7 +219,6 @@ class PgRunner:
             except Exception:
                 self._floats.clear()
                 raise
-        self._floats.update(floats)
         return decision.out
 
     async def close(self) -> None:
