@@ -93,7 +93,9 @@ def long_method_for(smscs: Sequence[SmscSettings]) -> LongMessageMethod:
     return LongMessageMethod(methods.pop()) if len(methods) == 1 else LongMessageMethod.UDH8
 
 
-def link_parts(smsc: SmscSettings) -> tuple[PoolConfig, SmscProfile, ReceiptSource]:
+def link_parts(
+    smsc: SmscSettings, unbind_timeout: float = 5.0
+) -> tuple[PoolConfig, SmscProfile, ReceiptSource]:
     """One [[smsc]] table as the pool's, the dispatcher's and the receipt handler's values."""
     id_format = MessageIdFormat(smsc.id_format)
     config = PoolConfig(
@@ -111,6 +113,7 @@ def link_parts(smsc: SmscSettings) -> tuple[PoolConfig, SmscProfile, ReceiptSour
         enquire_link_interval=smsc.enquire_link_interval,
         response_timeout=smsc.response_timeout,
         bind_timeout=smsc.bind_timeout,
+        unbind_timeout=unbind_timeout,
         reconnect_min=smsc.reconnect_min,
         reconnect_max=smsc.reconnect_max,
         addr_ton=smsc.addr_ton,
@@ -235,7 +238,7 @@ class Daemon:
 
     async def _start_link(self, smsc: SmscSettings) -> None:
         assert self.store is not None
-        config, profile, source = link_parts(smsc)
+        config, profile, source = link_parts(smsc, self.settings.shutdown.unbind_timeout)
         self.links[smsc.name] = await start_link(
             smsc, config, profile, source, self.store, self.metrics, self.clock,
             on_change=self._message_moved,
@@ -286,15 +289,12 @@ class Daemon:
     async def _sample(self) -> None:
         """Refresh the gauges (and the API's cheap queue-depth reading) every second."""
         assert self.store is not None
-        operators = sorted({s.operator for s in self.settings.smsc})
         while True:
             try:
-                total = 0
-                for operator in operators:
+                for operator in sorted({s.operator for s in self.settings.smsc}):
                     depth = await self.store.queue_depth(operator)
                     self.metrics.queue_depth.labels(operator).set(depth)
-                    total += depth
-                self._queue_depth = total if operators else await self.store.queue_depth()
+                self._queue_depth = await self.store.queue_depth()
                 self.metrics.callback_backlog.set(await self.store.callback_backlog())
                 for link in self.links.values():
                     link.sample(self.metrics)
