@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
-from gatewayd.service.model import Message, MessagePart, PartStatus, SenderType
+from gatewayd.service.model import Message, MessagePart, PartStatus, SenderType, StatusEvent
 from gatewayd.service.ports import MessageStore, NotFound
 from gatewayd.workers.binds import SubmitOutcome, SubmitPool, SubmitRequest, SubmitResult
 from smpp.core.msgid import MessageIdFormat, normalise_message_id
@@ -39,6 +39,7 @@ Clock = Callable[[], datetime]
 SenderTypeLookup = Callable[[str], Awaitable[SenderType]]
 
 _FALLBACK_METHODS = (LongMessageMethod.UDH8, LongMessageMethod.UDH16)
+DESC_UNANSWERED = "No answer from the network: queued again (the recipient may get it twice)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +265,10 @@ class Dispatcher:
             outcome=result.outcome.value,
             reason=result.reason,
         )
+        if result.outcome is SubmitOutcome.UNANSWERED:  # never silently: it may arrive twice
+            await self._store.append_event(
+                StatusEvent(message.id, message.status, DESC_UNANSWERED, now, part.index)
+            )
         await self._store.requeue(message.id, now, not_before=now + delay)
         return False
 

@@ -204,3 +204,18 @@ async def test_a_failing_claim_does_not_end_the_loop() -> None:
     b.store.claim_queued = flaky  # type: ignore[method-assign]
     async with running(b, FakePool()):
         await status_is(b, message.id, MessageStatus.SENT)
+
+
+async def test_unanswered_while_running_is_queued_again_and_marked() -> None:
+    b = await bench()
+    message = await b.accept()
+    answers = iter([SubmitResult(SubmitOutcome.UNANSWERED, reason="response timeout")])
+
+    def silent_once(request: SubmitRequest, n: int) -> SubmitResult:
+        return next(answers, SubmitResult(SubmitOutcome.ACCEPTED, message_id="99"))
+
+    async with running(b, FakePool(responder=silent_once)):
+        await status_is(b, message.id, MessageStatus.SENT)
+    stored = await b.store.get_message(message.id)
+    assert any("may get it twice" in e.description for e in stored.timeline)
+    assert stored.attempts == 2
