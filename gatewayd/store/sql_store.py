@@ -35,6 +35,7 @@ from gatewayd.service.model import (
     TopUpMethod,
     TopUpStatus,
 )
+from gatewayd.service.ports import Store
 from gatewayd.store import ops_ledger as ledger
 from gatewayd.store import ops_lifecycle as life
 from gatewayd.store import ops_messages as msgs
@@ -379,3 +380,8 @@ class SqlStore:
 
     async def purge_idempotent(self, before: datetime) -> int:
         return await self._write(lambda tx: other.purge_idempotent(tx, before))
+
+
+def _satisfies_the_port(store: SqlStore) -> Store:
+    """mypy checks here that SqlStore structurally satisfies the Store port."""
+    return store
