@@ -10,6 +10,9 @@ many units: that is what makes durable accepts cheap (DESIGN.md, libraries.md §
 - A batch failing for any other reason (a constraint, a lost connection, a bug) is rolled back
   and its units are retried one per transaction, so one bad unit cannot fail its neighbours.
 - `close()` stops intake, lets the queue drain, then returns.
+
+A caller cancelled while its unit is in a running batch gets CancelledError, but the unit may
+still commit (as with any database call cancelled in flight).
 """
 
 from __future__ import annotations
@@ -129,7 +132,12 @@ class GroupWriter:
                     stopping = True
                     break
                 batch.append(item)
-            await self._run(batch, lane)
+            try:
+                await self._run(batch, lane)
+            except Exception as exc:  # never leave a caller waiting, never lose the lane
+                for unit in batch:
+                    if not unit.future.done():
+                        unit.future.set_exception(exc)
             if stopping:
                 return
             self._idle += 1
