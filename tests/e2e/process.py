@@ -27,7 +27,13 @@ from tests.e2e.harness import ACME_CLIENT, ACME_SECRET, ID_FORMATS, seed_world
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write_config(sim: Simulator, state_dir: Path, *, window: int, tps: float) -> Path:
+def sqlite_url(state_dir: Path) -> str:
+    return f"sqlite:///{state_dir / 'gatewayd.db'}"
+
+
+def write_config(
+    sim: Simulator, state_dir: Path, *, window: int, tps: float, store_url: str | None = None
+) -> Path:
     """A TOML file for the daemon: port 0, the simulator's SMSCs, a SQLite file store."""
     tables = "".join(
         f"""
@@ -55,7 +61,7 @@ rate_limit_per_minute = 0
 max_queue_depth = 0
 
 [store]
-url = "sqlite:///{state_dir / "gatewayd.db"}"
+url = "{store_url or sqlite_url(state_dir)}"
 
 [auth]
 [auth.signing_keys]
@@ -75,9 +81,9 @@ unbind_timeout = 1.0
     return path
 
 
-async def seed(state_dir: Path) -> None:
+async def seed(state_dir: Path, store_url: str | None = None) -> None:
     """Create the schema and the e2e world before the daemon first starts."""
-    store = await open_store(f"sqlite:///{state_dir / 'gatewayd.db'}")
+    store = await open_store(store_url or sqlite_url(state_dir))
     try:
         await store.migrate()
         await seed_world(store)
@@ -86,8 +92,8 @@ async def seed(state_dir: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def opened_store(state_dir: Path) -> AsyncIterator[Store]:
-    store = await open_store(f"sqlite:///{state_dir / 'gatewayd.db'}")
+async def opened_store(state_dir: Path, store_url: str | None = None) -> AsyncIterator[Store]:
+    store = await open_store(store_url or sqlite_url(state_dir))
     try:
         yield store
     finally:

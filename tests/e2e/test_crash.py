@@ -20,6 +20,7 @@ from smpp.sim.config import Latency, ReceiptPolicy, SimulatorConfig, SmscPersona
 from smpp.sim.simulator import start_simulator
 from tests.e2e.harness import SAFARICOM, personalities
 from tests.e2e.process import opened_store, seed, send_many, start_daemon, write_config
+from tests.gatewayd.store.pg import fresh_schema
 
 pytestmark = pytest.mark.slow
 
@@ -32,48 +33,62 @@ def safaricom() -> SmscPersonality:
     return replace(personalities()["safaricom"], name="safaricom")
 
 
-async def top_up(state_dir: Path, units: int) -> None:
-    async with opened_store(state_dir) as store:
+async def top_up(state_dir: Path, units: int, url: str | None = None) -> None:
+    async with opened_store(state_dir, url) as store:
         await store.post_entry(
             SENDER, LedgerKind.TOPUP, units, "test", "crash test", "t", datetime.now(UTC)
         )
 
 
-async def count_final(store: Store) -> int:
+async def count_final(store: Store, limit: int) -> int:
     total = 0
     for status in (MessageStatus.DELIVERED, MessageStatus.FAILED):
-        page = await store.list_messages("acme", status=status, limit=CRASH_MESSAGES * 2)
+        page = await store.list_messages("acme", status=status, limit=limit * 2)
         total += len(page.items)
     return total
 
 
-async def wait_all_final(state_dir: Path, timeout: float) -> None:
-    """Poll the store (a second SQLite connection) until every message is final."""
+async def wait_all_final(state_dir: Path, url: str | None, count: int, timeout: float) -> None:
+    """Poll the store (a second connection) until every message is final."""
     deadline = time.monotonic() + timeout
-    async with opened_store(state_dir) as store:
-        while (final := await count_final(store)) < CRASH_MESSAGES:
-            assert time.monotonic() < deadline, f"only {final} of {CRASH_MESSAGES} final"
+    async with opened_store(state_dir, url) as store:
+        while (final := await count_final(store, count)) < count:
+            assert time.monotonic() < deadline, f"only {final} of {count} final"
             await asyncio.sleep(0.5)  # a second process writes: nothing here to await
 
 
 async def test_sigkill_while_dispatching_loses_nothing_and_charges_once(tmp_path: Path) -> None:
+    await crash_and_restart(tmp_path, None, CRASH_MESSAGES)
+
+
+@pytest.mark.postgres
+async def test_sigkill_while_dispatching_on_postgresql(tmp_path: Path, postgres_dsn: str) -> None:
+    url, drop = await fresh_schema(postgres_dsn)
+    try:
+        await crash_and_restart(tmp_path, url, 2000)
+    finally:
+        await drop()
+
+
+async def crash_and_restart(tmp_path: Path, url: str | None, count: int) -> None:
+    """`count` messages sent, SIGKILL at a random moment while dispatching, restart, check."""
     seed_value = random.randrange(1 << 30)
     rng = random.Random(seed_value)
     print(f"crash test seed {seed_value}")
     sim = await start_simulator(SimulatorConfig(smscs=(safaricom(),), seed=seed_value))
     daemons = []
     try:
-        config = write_config(sim, tmp_path, window=20, tps=600.0)
-        await seed(tmp_path)
-        await top_up(tmp_path, CRASH_MESSAGES)
+        config = write_config(sim, tmp_path, window=20, tps=count / 8, store_url=url)
+        await seed(tmp_path, url)
+        await top_up(tmp_path, count, url)
         first = await start_daemon(config)
         daemons.append(first)
-        texts = [f"Crash test {n:05d}" for n in range(CRASH_MESSAGES)]
+        texts = [f"Crash test {n:05d}" for n in range(count)]
         t0 = time.monotonic()
         ids = await send_many(first.url, SAFARICOM, texts)
         print(f"sent in {time.monotonic() - t0:.1f} s")
         record = sim.records("safaricom")
-        left = CRASH_MESSAGES - record.submit_count
+        left = count - record.submit_count
         assert left > 400, f"dispatching was nearly done ({left} left) before the kill"
         kill_at = record.submit_count + rng.randrange(100, left - 100)
         await sim.wait_until(lambda: record.submit_count >= kill_at, 60, "the kill moment")
@@ -84,7 +99,7 @@ async def test_sigkill_while_dispatching_loses_nothing_and_charges_once(tmp_path
         daemons.append(second)
         in_doubt = int((await second.wait_event("recovery_done"))["in_doubt"])
         print(f"restarted at {time.monotonic() - t0:.1f} s")
-        await wait_all_final(tmp_path, timeout=90)
+        await wait_all_final(tmp_path, url, count, timeout=90)
         print(f"all final at {time.monotonic() - t0:.1f} s")
         second.proc.send_signal(signal.SIGTERM)
         assert await second.exit_code(15) == 0
@@ -101,17 +116,16 @@ async def test_sigkill_while_dispatching_loses_nothing_and_charges_once(tmp_path
     print(f"killed after {kill_at} submits; in doubt {in_doubt}, duplicates {duplicates}")
     assert duplicates <= in_doubt
 
-    async with opened_store(tmp_path) as store:
+    async with opened_store(tmp_path, url) as store:
         balance = await store.balance(SENDER)
-        assert balance == SEEDED_UNITS + CRASH_MESSAGES - CRASH_MESSAGES  # one unit each
+        assert balance == SEEDED_UNITS + count - count  # one unit each
         assert await store.ledger_sum(SENDER) == balance
         debits = [e for e in await store.entries(SENDER) if e.kind is LedgerKind.DEBIT]
         assert sorted(e.reference for e in debits) == sorted(ids)  # exactly once each
-        assert await count_final(store) == CRASH_MESSAGES
         delivered = await store.list_messages(
-            "acme", status=MessageStatus.DELIVERED, limit=CRASH_MESSAGES * 2
+            "acme", status=MessageStatus.DELIVERED, limit=count * 2
         )
-        assert len(delivered.items) == CRASH_MESSAGES
+        assert len(delivered.items) == count
         marked = [m for m in delivered.items if m.in_doubt]
         assert len(marked) == in_doubt
         for message in marked[:20]:

@@ -186,3 +186,13 @@ async def test_delivered_with_callback_on_postgresql(tmp_path: Path, postgres_ds
             assert await gw.balance("acme-kim-saf") == 99
     finally:
         await drop()
+
+
+async def test_transmitter_and_receiver_binds(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path, bind_mode="transmitter_receiver", binds=2) as gw:
+        await gw.sim.wait_for_bind(4, timeout=5, smsc="safaricom")  # 2 tx + 2 rx
+        ids = [(await gw.send(SAFARICOM, f"Split binds {n}", callback=False))[1] for n in range(6)]
+        for sent in ids:
+            assert (await gw.wait_status(sent["message_id"]))["status"] == "DELIVERED"
+        modes = {b.mode.value for b in gw.sim.records("safaricom").bound}
+        assert modes == {"tx", "rx"}
