@@ -38,7 +38,7 @@ class Unit(Generic[T]):
 
 @dataclass(slots=True)
 class AcceptUnit:
-    """An accept: batched with the other accepts of its transaction (see ops.accept_many)."""
+    """An accept: batched with the other accepts of its transaction (ops_messages.accept_many)."""
 
     message: NewMessage
     future: asyncio.Future[Any] = field(default_factory=lambda: _loop().create_future())
