@@ -144,7 +144,12 @@ class DaemonProcess:
 
 async def start_daemon(config: Path) -> DaemonProcess:
     """Start the daemon and wait until its API listens."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+        "GATEWAYD_CONFIG": str(config),  # what SIGHUP reads again
+    }
     env.pop("NOTIFY_SOCKET", None)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gatewayd.cli", "-c", str(config), "run",

@@ -136,15 +136,19 @@ async def crash_and_restart(tmp_path: Path, url: str | None, count: int) -> None
 async def test_sigterm_drains_unbinds_and_exits_zero(tmp_path: Path) -> None:
     late = replace(safaricom(), receipts=ReceiptPolicy(delay_min=60.0, delay_max=61.0))
     sim = await start_simulator(SimulatorConfig(smscs=(late,)))  # no receipt before the stop
+    record = sim.records("safaricom")
     daemon = None
     try:
         config = write_config(sim, tmp_path, window=20, tps=300.0)
         await seed(tmp_path)
         await top_up(tmp_path, 1000)
         daemon = await start_daemon(config)
+        await sim.wait_for_bind(1, timeout=5)
+        daemon.proc.send_signal(signal.SIGHUP)  # nothing changed: the bind stays up
+        await daemon.wait_event("reload_done")
+        assert len(record.binds) == 1 and record.bound
         texts = [f"Stop test {n:04d}" for n in range(600)]
         await send_many(daemon.url, SAFARICOM, texts)
-        record = sim.records("safaricom")
         assert record.submit_count < len(texts), "everything was sent before the stop"
         started = time.monotonic()
         daemon.proc.send_signal(signal.SIGTERM)
