@@ -163,7 +163,10 @@ class SmscLink:
         stays SUBMITTING (in doubt at the next start)."""
         self.dispatcher.stop_claiming()
         if self.task is not None:
-            await self.task
+            try:
+                await self.task
+            except Exception:  # a dead loop must not keep the binds from unbinding
+                log.exception("dispatcher_failed", smsc=self.name)
         report = await self.pool.stop(drain_budget=drain_timeout)
         try:
             await asyncio.wait_for(self.dispatcher.wait_idle(), unbind_timeout)
