@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,12 @@ SenderTypeLookup = Callable[[str], Awaitable[SenderType]]
 
 _FALLBACK_METHODS = (LongMessageMethod.UDH8, LongMessageMethod.UDH16)
 DESC_UNANSWERED = "No answer from the network: queued again (the recipient may get it twice)"
+
+
+def concat_reference(message_id: str, method: LongMessageMethod) -> int:
+    """The concatenation reference of a message's parts, derived from its id: the same on
+    every attempt, so parts sent before a requeue or a restart join the ones sent after."""
+    return zlib.crc32(message_id.encode()) % (method.max_reference + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +97,6 @@ class Dispatcher:
         self._sender_type = sender_type
         self._tuning = tuning or DispatchTuning()
         self._rng = rng or random.Random()
-        self._reference = self._rng.randrange(0x10000)
         self._wake = asyncio.Event()
         self._running = True
         self._in_flight = 0  # parts of claimed messages not yet answered
@@ -293,7 +299,7 @@ class Dispatcher:
         wanted = max(message.parts, 1)
         methods = (self.profile.long_message, *_FALLBACK_METHODS)
         for method in dict.fromkeys(methods):
-            reference = self._next_reference(method)
+            reference = concat_reference(message.id, method)
             try:
                 plan = plan_message(message.text, method, reference)
             except ValueError:
@@ -301,10 +307,6 @@ class Dispatcher:
             if len(plan.parts) == wanted:
                 return plan
         return None
-
-    def _next_reference(self, method: LongMessageMethod) -> int:
-        self._reference = (self._reference + 1) & 0xFFFF
-        return self._reference % (method.max_reference + 1)
 
     async def _source(self, message: Message) -> tuple[str, int, int]:
         kind = await self._kind(message)

@@ -219,3 +219,24 @@ async def test_unanswered_while_running_is_queued_again_and_marked() -> None:
     stored = await b.store.get_message(message.id)
     assert any("may get it twice" in e.description for e in stored.timeline)
     assert stored.attempts == 2
+
+
+async def test_parts_sent_after_a_requeue_keep_the_reference_of_the_earlier_ones() -> None:
+    b = await bench()
+    message = await b.accept("z" * 300)  # 2 parts
+    answers = iter(
+        [
+            SubmitResult(SubmitOutcome.ACCEPTED, message_id="1"),
+            SubmitResult(SubmitOutcome.NOT_SENT, reason="bind lost"),
+        ]
+    )
+
+    def second_part_lost_once(request: SubmitRequest, n: int) -> SubmitResult:
+        return next(answers, SubmitResult(SubmitOutcome.ACCEPTED, message_id=str(n + 1)))
+
+    pool = FakePool(responder=second_part_lost_once)
+    async with running(b, pool):
+        await status_is(b, message.id, MessageStatus.SENT)
+    headers = [r.short_message[:6] for r in pool.requests]
+    assert [h[5] for h in headers] == [1, 2, 2]  # part 1 once, part 2 lost then sent again
+    assert len({h[3] for h in headers}) == 1  # one reference across both attempts
