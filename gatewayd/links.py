@@ -199,6 +199,9 @@ async def start_link(
     ports: list[PoolPort] = []
 
     async def on_deliver(inbound: Inbound) -> None:
+        if inbound.receipt is not None:
+            await handler.handle_receipt(inbound.receipt, inbound.receipt_key)
+            return
         pdu = inbound.pdu
         short = getattr(pdu, "short_message", b"")
         view = _Deliver(

@@ -97,6 +97,7 @@ class Dispatcher:
         self._sender_type = sender_type
         self._tuning = tuning or DispatchTuning()
         self._rng = rng or random.Random()
+        self._submits = {o: metrics.submits.labels(profile.name, o.value) for o in SubmitOutcome}
         self._wake = asyncio.Event()
         self._running = True
         self._in_flight = 0  # parts of claimed messages not yet answered
@@ -243,7 +244,7 @@ class Dispatcher:
         if release is not None:
             release()
         for part, result in zip(parts, results, strict=False):
-            self._metrics.submits.labels(self.profile.name, result.outcome.value).inc()
+            self._submits[result.outcome].inc()
             if not await self._record(message, part, result):
                 return
 

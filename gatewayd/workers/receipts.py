@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from prometheus_client import Counter
+
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.model import InboundMessage, Message, MessageStatus, ReceiptOutcome
@@ -104,6 +106,8 @@ class ReceiptHandler:
         self._clock = clock
         self._pending_mo: dict[tuple[str, str, int, int], list[InboundPart]] = {}
         self._owners = SenderOwners(store, source.operator)
+        self._counters: dict[tuple[str, str], Counter] = {}
+        self._lag = metrics.receipt_lag.labels(source.smsc)
 
     async def handle(self, pdu: DeliverPdu) -> None:
         """Store what the deliver_sm carries; returns only once it is durable."""
@@ -115,9 +119,13 @@ class ReceiptHandler:
         """As `handle`, for a deliver_sm the pool already read: `receipt` is its parsed
         receipt (None for MO) and `key` its id normalised per the SMSC's format."""
         if receipt is not None:
-            await self._receipt(receipt, key)
+            await self.handle_receipt(receipt, key)
         else:
             await self._mo(pdu)
+
+    async def handle_receipt(self, receipt: Receipt, key: str | None = None) -> None:
+        """Store a receipt the pool already parsed (`key`: its id normalised, when known)."""
+        await self._receipt(receipt, key)
 
     # -- receipts ---------------------------------------------------------------------------
 
@@ -126,7 +134,7 @@ class ReceiptHandler:
         status = _status_of(receipt)
         if status is None:
             label = "intermediate" if receipt.intermediate or receipt.state else "unreadable"
-            self._metrics.receipts.labels(smsc, "none", label).inc()
+            self._count("none", label)
             log.info("receipt_ignored", smsc=smsc, smsc_message_id=receipt.message_id, why=label)
             return
         if key is None:
@@ -135,22 +143,23 @@ class ReceiptHandler:
                     receipt.message_id, self.source.id_format, from_receipt=True
                 )
             except ValueError:
-                self._metrics.receipts.labels(smsc, status.value, "unreadable").inc()
+                self._count(status.value, "unreadable")
                 return
         now = self._clock()
         result = await self._store.record_receipt(smsc, key, status, _description(receipt), now)
-        self._metrics.receipts.labels(smsc, status.value, result.outcome.value).inc()
+        self._count(status.value, result.outcome.value)
         if result.outcome is ReceiptOutcome.APPLIED and result.message_changed:
             self._observe_lag(result.message, now)
             if self._on_change is not None and result.message is not None:
                 self._on_change(result.message)
-        log.debug(
-            "receipt_recorded",
-            smsc=smsc,
-            smsc_message_id=key,
-            outcome=result.outcome.value,
-            message_id=result.message.id if result.message else None,
-        )
+
+    def _count(self, status: str, outcome: str) -> None:
+        """receipts{smsc, status, outcome} + 1, the labelled child looked up once."""
+        child = self._counters.get((status, outcome))
+        if child is None:
+            child = self._metrics.receipts.labels(self.source.smsc, status, outcome)
+            self._counters[(status, outcome)] = child
+        child.inc()
 
     def _observe_lag(self, message: Message | None, now: datetime) -> None:
         if message is None or message.status not in (
@@ -159,7 +168,7 @@ class ReceiptHandler:
         ):
             return
         lag = (now - message.created_at).total_seconds()
-        self._metrics.receipt_lag.labels(self.source.smsc).observe(max(lag, 0.0))
+        self._lag.observe(max(lag, 0.0))
 
     # -- mobile originated ------------------------------------------------------------------
 
