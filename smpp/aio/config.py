@@ -39,8 +39,8 @@ class PoolConfig:
     - `tps`: submit_sm per second for the whole SMSC, shared by its binds; None = no limit.
       The pool paces at `tps * pace_share`: an SMSC counting `tps` in a sliding second then
       sees no more than its limit as long as our sends reach it with less than
-      `1 / pace_share - 1` seconds of jitter (10 ms at the default 0.99; 0.995 leaves 5 ms,
-      enough on a quiet link or against a token bucket or fixed-second counter).
+      `1 / pace_share - 1` seconds of jitter (10 ms at the default 0.99). A token bucket or
+      fixed-second counter at the SMSC forgives more; 0.995 then gets closer to the limit.
     - `window`: submit_sm awaiting their resp, per bind.
     - `max_attempts`: sends of one part whose answer was a RETRY-class status or never came
       within `response_timeout`; after that the part is reported.
