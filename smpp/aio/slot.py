@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Callable
 from typing import Protocol
@@ -37,6 +38,8 @@ from smpp.core.session import EsmeSession, SessionError
 from smpp.core.status import StatusClass
 
 SessionFactory = Callable[[BindRole], EsmeSession]
+
+log = logging.getLogger("smpp.aio.slot")
 
 
 class SlotOwner(Protocol):
@@ -179,7 +182,11 @@ class BindSlot:
         failures = 0
         try:
             while not self._stopping.is_set():
-                bound, reason = await self._serve_once()
+                try:
+                    bound, reason = await self._serve_once()
+                except Exception:  # a bug must not end the bind for good: log, back off
+                    log.exception("bind %s: connection attempt failed", self.bind_id)
+                    bound, reason = False, "internal error"
                 if self._stopping.is_set():
                     break
                 failures = 0 if bound else failures + 1
