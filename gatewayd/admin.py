@@ -1,5 +1,7 @@
 """Operator commands over the Store protocol: accounts, API clients, sender IDs, floats,
 packages and offline top-ups. `gatewayd admin …` parses the command line and calls these.
+Top-ups go through gatewayd.service.topups.TopUps, as the HTTP API's do, so the rules of
+pricing and settling a top-up live in one place.
 
 Accounts are named by id or by name; sender IDs by id or by name (narrowed with the account
 and the operator when a name is used more than once). Every change to money goes through the
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,10 +32,10 @@ from gatewayd.service.model import (
     SenderStatus,
     SenderType,
     TopUp,
-    TopUpMethod,
     TopUpStatus,
 )
 from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound, Store
+from gatewayd.service.topups import Settled, TopUpNotFound, TopUpRejected, TopUps
 
 OPERATORS = ("safaricom", "airtel", "telkom")
 
@@ -82,8 +85,13 @@ class Admin:
         new_credentials: Callable[[], tuple[str, str]],
         clock: Callable[[], datetime] = utc_now,
         make_id: Callable[[], str] = new_id,
+        topups: TopUps | None = None,
     ) -> None:
+        """`topups`: the top-up use-cases over the same store (offline ones need no Daraja;
+        the expiry sweep does); by default one without Daraja, with `make_id` for ids."""
         self.store = store
+        self.topups = topups or TopUps(store, new_id=make_id)
+        self._user = actor
         self.actor = f"admin:{actor}"
         self._hash = hash_secret
         self._credentials = new_credentials
@@ -231,15 +239,12 @@ class Admin:
     async def request_topup(self, sender: SenderId, package_id: str, units: int) -> TopUp:
         """An offline top-up (bank transfer, cash …), PENDING until approved or rejected."""
         package = await self._package(package_id)
-        if package.operator != sender.operator:
-            raise AdminError(f"package {package.name!r} is for {package.operator}, not "
-                             f"{sender.operator}")  # fmt: skip
-        if units < package.min_units:
-            raise AdminError(f"package {package.name!r} sells at least {package.min_units} units")
-        return await self.store.create_topup(
-            self._id(), sender.account_id, sender.id, package.id, units,
-            units * package.rate_cents, TopUpMethod.OFFLINE, self._now(),
-        )  # fmt: skip
+        try:
+            return await self.topups.request_offline(
+                sender.account_id, sender.id, package.id, units, self._now()
+            )
+        except TopUpRejected as exc:
+            raise AdminError(exc.reason) from None
 
     async def list_topups(
         self, status: TopUpStatus | None = None, account_ref: str | None = None
@@ -249,26 +254,27 @@ class Admin:
 
     async def approve_topup(self, topup_id: str) -> TopUp:
         """Credit the float once, with its ledger entry, and mark the top-up COMPLETED."""
-        return await self._settle(topup_id, TopUpStatus.COMPLETED, "approved")
+        return _settled(topup_id, await self._offline(self.topups.approve, topup_id))
 
     async def reject_topup(self, topup_id: str, reason: str) -> TopUp:
-        return await self._settle(topup_id, TopUpStatus.FAILED, reason or "rejected")
+        """Mark a PENDING offline top-up FAILED with `reason`; nothing is credited."""
+        reject = functools.partial(self.topups.reject, reason=reason or "rejected")
+        return _settled(topup_id, await self._offline(reject, topup_id))
 
-    async def _settle(self, topup_id: str, status: TopUpStatus, why: str) -> TopUp:
+    async def expire_topups(self) -> Sequence[Settled]:
+        """One expiry sweep (the daemon runs it on a timer): M-Pesa top-ups PENDING past the
+        expiry are asked about through Daraja's status query, then credited or FAILED."""
+        return await self.topups.expire(self._now())
+
+    async def _offline(self, settle: Callable[..., Awaitable[Settled]], topup_id: str) -> Settled:
         try:
-            topup = await self.store.get_topup(topup_id)
-        except NotFound:
+            return await settle(topup_id, self._user, now=self._now())
+        except TopUpNotFound:
             raise AdminError(f"no top-up {topup_id!r}") from None
-        if topup.method is not TopUpMethod.OFFLINE:
-            raise AdminError(f"top-up {topup_id} is paid by M-Pesa; Daraja's result settles it")
-        if topup.status is not TopUpStatus.PENDING:
-            raise AdminError(f"top-up {topup_id} is {topup.status.value} already")
-        settled, changed = await self.store.settle_topup(
-            topup_id, status, self.actor, self._now(), result_desc=why
-        )
-        if not changed:
-            raise AdminError(f"top-up {topup_id} is {settled.status.value} already")
-        return settled
+        except TopUpRejected:
+            raise AdminError(
+                f"top-up {topup_id} is paid by M-Pesa; Daraja's result settles it"
+            ) from None
 
     async def _package(self, package_id: str) -> Package:
         try:
@@ -279,6 +285,12 @@ class Admin:
         if len(named) == 1:
             return named[0]
         raise AdminError(f"no package with id or name {package_id!r}")
+
+
+def _settled(topup_id: str, settled: Settled) -> TopUp:
+    if not settled.changed:
+        raise AdminError(f"top-up {topup_id} is {settled.topup.status.value} already")
+    return settled.topup
 
 
 def _operator(value: str) -> str:

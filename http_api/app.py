@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from http_api import handlers, ops
+from http_api import handlers, ops, topups
 from http_api.context import CONTEXT, ApiContext
 from http_api.deps import ApiDeps
 from http_api.errors import error_middleware
@@ -31,4 +31,10 @@ def create_app(deps: ApiDeps) -> web.Application:
     app.router.add_get("/ready", ops.ready, allow_head=False)
     app.router.add_get("/metrics", ops.metrics, allow_head=False)
     app.router.add_get("/api/openapi.json", ops.openapi, allow_head=False)
+    if deps.topups is not None:
+        app.router.add_get("/api/v1/packages", topups.list_packages, allow_head=False)
+        app.router.add_post("/api/v1/topups", topups.create_topup)
+        app.router.add_get("/api/v1/topups", topups.list_topups, allow_head=False)
+        app.router.add_get("/api/v1/topups/{id}", topups.get_topup, allow_head=False)
+        app.router.add_post(deps.mpesa_callback_path, topups.mpesa_callback)
     return app

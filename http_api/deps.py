@@ -16,8 +16,10 @@ from prometheus_client import CollectorRegistry
 from gatewayd.service.auth import AuthService
 from gatewayd.service.messaging import MessagingService
 from gatewayd.service.ports import IdempotencyStore
+from http_api.topup_access import AccountTopUps
 
 API_MESSAGE_LIMIT = 10_000  # characters a message may have on the API (seed 000)
+MPESA_CALLBACK_PATH = "/api/mpesa/callback"
 
 
 def utc_now() -> datetime:
@@ -79,3 +81,10 @@ class ApiDeps:
     queue_depth: QueueDepthProvider | None = None  # a cheap gauge, read on every send
     clock: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
+    topups: AccountTopUps | None = None  # None: no top-up routes (packages, top-ups, callback)
+    mpesa_callback_path: str = MPESA_CALLBACK_PATH  # the path of [mpesa] callback_url
+
+    def __post_init__(self) -> None:
+        path = self.mpesa_callback_path
+        if not path.startswith("/") or "{" in path or "?" in path or "#" in path:
+            raise ValueError(f"mpesa_callback_path: must be a plain absolute path, got {path!r}")

@@ -15,6 +15,10 @@ _STR = {"type": "string"}
 _INT = {"type": "integer"}
 _STATUS = {"type": "string", "enum": ["INITIATED", "SENT", "DELIVERED", "FAILED"]}
 _OPERATOR = {"type": "string", "enum": ["safaricom", "airtel", "telkom"]}
+_TOPUP_STATUS = {"type": "string", "enum": ["PENDING", "COMPLETED", "FAILED"]}
+_KES = {"type": "string", "pattern": r"^\d+\.\d{2}$", "description": "KES, exact decimal"}
+_NULL_STR = {"type": ["string", "null"]}
+DEFAULT_CALLBACK_PATH = "/api/mpesa/callback"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -133,6 +137,79 @@ _SCHEMAS: dict[str, Any] = {
             },
             "operators": {"type": "object", "additionalProperties": _INT},
         }
+    ),
+    "Package": _obj(
+        {
+            "id": _STR,
+            "name": _STR,
+            "operator": _OPERATOR,
+            "provider": _STR,
+            "rate_kes": {**_KES, "description": "KES per SMS unit, exact decimal"},
+            "rate_cents": {**_INT, "description": "KES cents per SMS unit"},
+            "min_units": {**_INT, "description": "Smallest purchase in SMS units"},
+        },
+        ["id", "name", "operator", "provider", "rate_kes", "rate_cents", "min_units"],
+    ),
+    "TopUpRequest": _obj(
+        {
+            "sender_id": {**_STR, "description": "Your sender ID's id (or give sender_name)"},
+            "sender_name": {**_STR, "description": "Your sender ID's name, instead of its id"},
+            "operator": {
+                **_OPERATOR,
+                "description": "With sender_name, when the name is on several operators",
+            },
+            "package_id": {**_STR, "description": "A package for the sender ID's operator"},
+            "units": {**_INT, "minimum": 1, "description": "SMS units to buy (≥ min_units)"},
+            "method": {
+                "type": "string",
+                "enum": ["mpesa", "offline"],
+                "description": "mpesa: STK push to phone; offline: an admin approves it",
+            },
+            "phone": {
+                **_STR,
+                "description": "M-Pesa phone (254XXXXXXXXX, 07…, +254…); required for mpesa",
+            },
+        },
+        ["package_id", "units", "method"],
+    ),
+    "TopUp": _obj(
+        {
+            "id": _STR,
+            "status": _TOPUP_STATUS,
+            "method": {"type": "string", "enum": ["mpesa", "offline"]},
+            "sender_id": _STR,
+            "package_id": _STR,
+            "units": _INT,
+            "amount_kes": {
+                **_KES,
+                "description": "Price; for M-Pesa rounded up to whole shillings",
+            },
+            "amount_cents": _INT,
+            "phone": _NULL_STR,
+            "checkout_request_id": {**_NULL_STR, "description": "Daraja's id of the STK push"},
+            "mpesa_receipt": _NULL_STR,
+            "result_code": {"type": ["integer", "null"]},
+            "description": {**_NULL_STR, "description": "Why it settled as it did"},
+            "created_at": {**_STR, "format": "date-time"},
+            "settled_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+        ["id", "status", "method", "sender_id", "package_id", "units", "amount_kes"],
+    ),
+    "TopUpList": _obj(
+        {"count": _INT, "results": {"type": "array", "items": _ref("TopUp")}},
+        ["count", "results"],
+    ),
+    "PackageList": _obj(
+        {"count": _INT, "results": {"type": "array", "items": _ref("Package")}},
+        ["count", "results"],
+    ),
+    "PaymentUnavailable": _obj(
+        {"detail": _STR, "topup": _ref("TopUp")},
+        ["detail", "topup"],
+    ),
+    "StkCallbackAnswer": _obj(
+        {"ResultCode": {"const": 0}, "ResultDesc": {"const": "Accepted"}},
+        ["ResultCode", "ResultDesc"],
     ),
     "Ready": _obj(
         {
@@ -264,9 +341,138 @@ _PATHS: dict[str, Any] = {
 }
 
 
+_ID = {"name": "id", "in": "path", "required": True, "schema": _STR}
+
+_TOPUP_PATHS: dict[str, Any] = {
+    "/api/v1/packages": {
+        "get": {
+            "summary": "Packages on sale: rate per SMS unit and minimum units, per operator",
+            "parameters": [
+                {"name": "operator", "in": "query", "required": False, "schema": _OPERATOR}
+            ],
+            "responses": {
+                "200": _json(_ref("PackageList"), "Active packages"),
+                "400": _json(_ERRORS, "Unknown operator"),
+                "401": _UNAUTHORIZED,
+                "429": _THROTTLED,
+            },
+        }
+    },
+    "/api/v1/topups": {
+        "post": {
+            "summary": "Top up a sender ID's float: M-Pesa STK push, or offline",
+            "description": "M-Pesa: the STK push is sent before the answer; the top-up stays "
+            "PENDING until the customer answers on the phone (then COMPLETED, credited once, "
+            "or FAILED). Offline: PENDING until an admin approves or rejects it.",
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {**_STR, "maxLength": 255},
+                    "description": "Same key and body within 24 h returns the first answer "
+                    "(no second STK push)",
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("TopUpRequest")}},
+            },
+            "responses": {
+                "201": _json(_ref("TopUp"), "Created, PENDING"),
+                "400": _json(
+                    _ERRORS,
+                    "Bad fields, or refused: Sender ID not found, Package not found, "
+                    "package for another operator, too few units, invalid phone, "
+                    "M-Pesa not offered",
+                ),
+                "401": _UNAUTHORIZED,
+                "409": _json(_DETAIL, "Idempotency-Key reused with a different body"),
+                "413": _json(_DETAIL, "Body too large"),
+                "415": _json(_DETAIL, "Unsupported media type"),
+                "429": _THROTTLED,
+                "503": {
+                    **_json(
+                        _ref("PaymentUnavailable"),
+                        "M-Pesa did not take the STK push; the top-up is FAILED, nothing "
+                        "was charged",
+                    ),
+                    "headers": _RETRY_AFTER,
+                },
+            },
+        },
+        "get": {
+            "summary": "Your top-ups, newest first",
+            "parameters": [
+                {"name": "status", "in": "query", "required": False, "schema": _TOPUP_STATUS},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {**_INT, "minimum": 1, "maximum": 500, "default": 100},
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("TopUpList"), "count is the total before limit"),
+                "400": _json(_ERRORS, "Bad status or limit"),
+                "401": _UNAUTHORIZED,
+                "429": _THROTTLED,
+            },
+        },
+    },
+    "/api/v1/topups/{id}": {
+        "get": {
+            "summary": "A top-up's status",
+            "parameters": [
+                _ID,
+                {
+                    "name": "refresh",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["0", "1"]},
+                    "description": "1: ask M-Pesa about a PENDING M-Pesa top-up first",
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("TopUp"), "The top-up"),
+                "400": _json(_ERRORS, "Bad refresh value"),
+                "401": _UNAUTHORIZED,
+                "404": _json(_DETAIL, "No such top-up on this account"),
+                "429": _THROTTLED,
+            },
+        }
+    },
+}
+
+
+def _callback_path() -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": "Daraja's STK push callback (called by Safaricom, not by clients)",
+            "description": "Settles the top-up with that CheckoutRequestID: credited once "
+            "however often the callback comes. Every body that is read is acknowledged with "
+            "200, malformed or unknown ones included (they change nothing and are logged).",
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": _json(_ref("StkCallbackAnswer"), "Acknowledged"),
+                "413": _json(_DETAIL, "Body too large"),
+            },
+        }
+    }
+
+
 @cache
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document (built once; treat it as read-only)."""
+def document(*, topups: bool = False, callback_path: str = DEFAULT_CALLBACK_PATH) -> dict[str, Any]:
+    """The OpenAPI 3.1 document (built once per variant; treat it as read-only). `topups`:
+    the app serves the top-up routes, the Daraja callback at `callback_path`."""
+    paths = dict(_PATHS)
+    if topups:
+        paths.update(_TOPUP_PATHS)
+        paths[callback_path] = _callback_path()
     return {
         "openapi": "3.1.0",
         "info": {
@@ -275,7 +481,7 @@ def document() -> dict[str, Any]:
             "description": "Kimisms-compatible SMS API (generate-token, send-sms) and the "
             "versioned /api/v1 reads.",
         },
-        "paths": _PATHS,
+        "paths": paths,
         "components": {
             "schemas": _SCHEMAS,
             "securitySchemes": {

@@ -54,4 +54,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(document())
+    deps = context(request).deps
+    return json_response(
+        document(topups=deps.topups is not None, callback_path=deps.mpesa_callback_path)
+    )

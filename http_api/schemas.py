@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -19,8 +19,12 @@ from urllib.parse import parse_qsl, unquote_plus
 import orjson
 from aiohttp import web
 
+from billing.packages import MAX_UNITS_PER_TOPUP
 from gatewayd.service.messaging import PRIORITY_MAX, PRIORITY_MIN
+from gatewayd.service.model import TopUpMethod, TopUpStatus
 from http_api.errors import ApiError, detail_error, field_errors, too_large
+from http_api.topup_access import TopUpRequest
+from routing import Operator
 
 REQUIRED = "This field is required."
 BLANK = "This field may not be blank."
@@ -133,6 +137,21 @@ class Fields:
             return number
         return default
 
+    def integer(self, name: str, *, low: int, high: int) -> int:
+        """A required integer within [low, high] (0 when it is in error)."""
+        if self._data.get(name) is None:
+            self._fail(name, REQUIRED if name not in self._data else NULL)
+            return 0
+        return self.optional_int(name, 0, low=low, high=high)
+
+    def choice(self, name: str, choices: Sequence[str], *, required: bool) -> str | None:
+        """One of `choices` (DRF ChoiceField's words); None when optional and not given."""
+        value = self.text(name) if required else self.optional_text(name)
+        if value and value not in choices:
+            self._fail(name, f'"{value}" is not a valid choice.')
+            return None
+        return value or None
+
     def check(self) -> None:
         """400 with every collected error, if there is one."""
         if self.errors:
@@ -215,3 +234,57 @@ def parse_send_request(data: Mapping[str, Any]) -> SendRequest:
     client_ref = fields.optional_text("client_ref", max_length=CLIENT_REF_MAX)
     fields.check()
     return SendRequest(sender_name, contact, message, callback_url, priority, client_ref)
+
+
+OPERATORS = tuple(op.value for op in Operator)
+TOPUP_METHODS = tuple(m.value for m in TopUpMethod)
+TOPUP_STATUSES = tuple(s.value for s in TopUpStatus)
+SENDER_REQUIRED = "Give sender_id, or sender_name (with operator when the name is on several)."
+
+
+def parse_topup_request(data: Mapping[str, Any]) -> TopUpRequest:
+    """`POST /api/v1/topups`: the sender (`sender_id`, or `sender_name` and `operator`), the
+    package, how many units, and how to pay (`mpesa` with `phone`, or `offline`)."""
+    fields = Fields(data)
+    sender_id = fields.optional_text("sender_id", max_length=64)
+    sender_name = fields.optional_text("sender_name", max_length=64)
+    operator = fields.choice("operator", OPERATORS, required=False)
+    if (
+        sender_id is None
+        and sender_name is None
+        and not {"sender_id", "sender_name"} & set(fields.errors)
+    ):
+        fields.errors["sender_id"] = [SENDER_REQUIRED]
+    package_id = fields.text("package_id", max_length=64)
+    units = fields.integer("units", low=1, high=MAX_UNITS_PER_TOPUP)
+    method = fields.choice("method", TOPUP_METHODS, required=True)
+    phone = None
+    if method == TopUpMethod.MPESA:
+        phone = fields.text("phone", max_length=32)
+    fields.check()
+    assert method is not None  # checked above: a required choice
+    return TopUpRequest(
+        package_id=package_id,
+        units=units,
+        method=TopUpMethod(method),
+        sender_id=sender_id,
+        sender_name=None if sender_id is not None else sender_name,
+        operator=operator,
+        phone=phone,
+    )
+
+
+def parse_operator(value: str | None) -> str | None:
+    """The `?operator=` query parameter: an operator value, or None when absent or blank."""
+    fields = Fields({"operator": value})
+    operator = fields.choice("operator", OPERATORS, required=False)
+    fields.check()
+    return operator
+
+
+def parse_topup_status(value: str | None) -> TopUpStatus | None:
+    """The `?status=` query parameter of the top-up listing (any case)."""
+    fields = Fields({"status": value.upper() if value else value})
+    status = fields.choice("status", TOPUP_STATUSES, required=False)
+    fields.check()
+    return TopUpStatus(status) if status else None

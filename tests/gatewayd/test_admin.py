@@ -160,7 +160,7 @@ async def test_package_validation_and_operator_match() -> None:
         await admin.create_package("Bad", "safaricom", 0, 1)
     await admin.create_package("Airtel", "airtel", 30, 1)
     sender = await admin.sender("ACME", operator="safaricom")
-    with pytest.raises(AdminError, match="is for airtel, not safaricom"):
+    with pytest.raises(AdminError, match="is for airtel sender IDs, ACME is on safaricom"):
         await admin.request_topup(sender, "Airtel", 10)
     assert [p.name for p in await admin.list_packages("airtel")] == ["Airtel"]
 
