@@ -5,6 +5,9 @@
 Prints, one line each:
 
 - codec: submit_sm encode + decode round trips per second (one core, no I/O);
+- the client's own cost: submit_sm→resp through pool, client, session and codec with an
+  in-process fake SMSC (a function answering every submit_sm), and through the session and
+  codec alone;
 - submit_sm→resp per second through `BindPool` with 1 bind and with 4 binds (window 100 each,
   no TPS limit, no receipts) against the simulator with no latency;
 - achieved TPS as a share of the contract at 50 ms simulated latency, for contracts of 100 and
@@ -25,15 +28,19 @@ import asyncio
 import json
 import os
 import random
+import struct
 import sys
 import time
 from typing import Any
 
 import aiohttp
 
-from smpp.aio import BindPool, Inbound, MessageResult, PoolConfig, PoolHandlers
+from smpp.aio import BindPool, BindRole, Inbound, MessageResult, PoolConfig, PoolHandlers
+from smpp.aio.client import SmppClient
+from smpp.aio.slot import BindSlot
 from smpp.core.codec import decode, encode
-from smpp.core.pdu import SubmitSm
+from smpp.core.pdu import BindTransceiverResp, SubmitSm
+from smpp.core.session import EsmeSession, SessionConfig
 
 SUBMIT = SubmitSm(
     source_addr="KIMISMS",
@@ -62,6 +69,97 @@ def codec_roundtrips(seconds: float) -> float:
         now = time.perf_counter()
         if now >= deadline:
             return n / (now - start)
+
+
+# --- the client alone: an in-process fake SMSC ----------------------------------------------
+
+_HEAD = struct.Struct(">IIII")
+_SUBMIT_SM, _SUBMIT_SM_RESP = 0x00000004, 0x80000004
+
+
+def fake_answers(data: bytes) -> bytes:
+    """submit_sm_resp ESME_ROK for every submit_sm in `data` (ids from the sequence number)."""
+    out = []
+    pos, end = 0, len(data)
+    while pos < end:
+        length, command_id, _, seq = _HEAD.unpack_from(data, pos)
+        if command_id == _SUBMIT_SM:
+            mid = b"%08x" % seq
+            out.append(_HEAD.pack(17 + len(mid), _SUBMIT_SM_RESP, 0, seq) + mid + b"\0")
+        pos += length
+    return b"".join(out)
+
+
+class _Wire(asyncio.Transport):
+    """A transport that keeps what is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.out.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+async def client_alone(count: int) -> float:
+    """Seconds per submit→resp through pool, client, session and codec, the SMSC being a
+    function called in between (no sockets, no simulator)."""
+    loop = asyncio.get_running_loop()
+    config = PoolConfig(name="x", host="127.0.0.1", port=1, system_id="a", window=100)
+    pool = BindPool(config, PoolHandlers(on_deliver=_ignore))
+    pool._loop = loop  # wired by hand: no connection is made
+    slot = BindSlot(pool, config, "x/trx0", BindRole.TRX, pool._new_session, loop, random.Random())
+    pool._slots.append(slot)
+    pool._submitters.append(slot)
+    client = SmppClient(pool._new_session(BindRole.TRX), slot, loop, "x/trx0")
+    wire = _Wire()
+    client.connection_made(wire)
+    wire.out.clear()
+    client.data_received(encode(BindTransceiverResp(1, system_id="fake")))
+    done = 0
+
+    def refill(_future: asyncio.Future[MessageResult]) -> None:
+        nonlocal done
+        done += 1
+        if done + 100 <= count:
+            pool.send((SUBMIT,)).add_done_callback(refill)
+
+    for _ in range(100):
+        pool.send((SUBMIT,)).add_done_callback(refill)
+    start = time.perf_counter()
+    while done < count:
+        await asyncio.sleep(0)
+        if wire.out:
+            data = b"".join(wire.out)
+            wire.out.clear()
+            client.data_received(fake_answers(data))
+    return (time.perf_counter() - start) / done
+
+
+def session_alone(count: int) -> float:
+    """Seconds per submit→resp through the session and codec alone (same fake answers)."""
+    session = EsmeSession(SessionConfig(system_id="a", password="", window=100))
+    session.bind(0.0)
+    session.data_to_send()
+    session.receive_data(encode(BindTransceiverResp(1, system_id="fake")), 0.0)
+    session.next_event()
+    start = time.perf_counter()
+    for _ in range(count // 100):
+        for ref in range(100):
+            session.submit(SUBMIT, ref, 1.0)
+        session.receive_data(fake_answers(session.data_to_send()), 1.0)
+        while session.next_event() is not None:
+            pass
+    return (time.perf_counter() - start) / (count // 100 * 100)
 
 
 # --- the simulator in its own process -------------------------------------------------------
@@ -195,6 +293,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     codec = max(codec_roundtrips(args.seconds) for _ in range(args.repeat))
     print(f"codec submit_sm encode+decode:      {codec:>10,.0f} /s")
     out["codec_roundtrips_per_s"] = round(codec)
+    alone = min([await client_alone(100_000) for _ in range(args.repeat)])
+    core = min(session_alone(100_000) for _ in range(args.repeat))
+    print(
+        f"submit_sm→resp with an in-process fake SMSC: {alone * 1e6:.1f} µs "
+        f"(session and codec alone {core * 1e6:.1f} µs, fake answers included in both)"
+    )
+    out["inprocess_us_per_submit"] = round(alone * 1e6, 1)
+    out["session_codec_us_per_submit"] = round(core * 1e6, 1)
     for binds in (1, 4):
         rate, cpu = max([await throughput(binds, args.seconds) for _ in range(args.repeat)])
         print(
