@@ -261,6 +261,13 @@ class Admin:
         reject = functools.partial(self.topups.reject, reason=reason or "rejected")
         return _settled(topup_id, await self._offline(reject, topup_id))
 
+    async def query_topup(self, topup_id: str) -> TopUp:
+        """Ask Daraja about a PENDING M-Pesa top-up and settle it if Daraja knows the outcome."""
+        try:
+            return (await self.topups.query(topup_id, self._now())).topup
+        except TopUpNotFound:
+            raise AdminError(f"no top-up {topup_id!r}") from None
+
     async def expire_topups(self) -> Sequence[Settled]:
         """One expiry sweep (the daemon runs it on a timer): M-Pesa top-ups PENDING past the
         expiry are asked about through Daraja's status query, then credited or FAILED."""

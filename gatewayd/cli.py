@@ -23,13 +23,15 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from config.loader import ConfigError, default_config_path, load_settings
-from config.settings import Settings
+from config.settings import MpesaSettings, Settings
 from gatewayd import __version__, logs
 from gatewayd import store as store_backend
+from gatewayd.adapters.daraja import DarajaClient, DarajaConfig
 from gatewayd.admin import Admin, AdminError, kes, table, to_jsonable
 from gatewayd.service.auth import hash_secret, new_client_credentials
 from gatewayd.service.model import (
@@ -40,6 +42,7 @@ from gatewayd.service.model import (
     TopUpStatus,
 )
 from gatewayd.service.ports import Store, StoreError
+from gatewayd.service.topups import DEFAULT_EXPIRY, TopUps
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 StoreFactory = Callable[[Settings], Store | Awaitable[Store]]
@@ -202,16 +205,52 @@ def cmd_admin(
 
 async def _admin(args: argparse.Namespace, settings: Settings, factory: StoreFactory) -> Output:
     store = await _opened(factory, settings)
+    daraja: DarajaClient | None = None
     try:
         await store.migrate()
+        if getattr(args, "needs_daraja", False):
+            daraja = DarajaClient(daraja_config(_mpesa(settings, args)))
         hash_secret, new_credentials = _credential_tools()
         admin = Admin(
-            store, actor=args.actor, hash_secret=hash_secret, new_credentials=new_credentials
+            store,
+            actor=args.actor,
+            hash_secret=hash_secret,
+            new_credentials=new_credentials,
+            topups=TopUps(store, daraja, expiry=topup_expiry(settings)),
         )
         handler: AdminHandler = args.admin_handler
         return await handler(admin, args)
     finally:
+        if daraja is not None:
+            await daraja.close()
         await store.close()
+
+
+def daraja_config(mpesa: MpesaSettings) -> DarajaConfig:
+    """The Daraja adapter's configuration from `[mpesa]` (the daemon builds it the same way)."""
+    return DarajaConfig(
+        consumer_key=mpesa.consumer_key,
+        consumer_secret=mpesa.consumer_secret.get_secret_value(),
+        shortcode=mpesa.shortcode,
+        passkey=mpesa.passkey.get_secret_value(),
+        callback_url=mpesa.callback_url,
+        base_url=mpesa.base_url,
+    )
+
+
+def topup_expiry(settings: Settings) -> timedelta:
+    """How long an M-Pesa top-up waits for its callback: `[mpesa] stk_timeout`."""
+    if settings.mpesa is None:
+        return DEFAULT_EXPIRY
+    return timedelta(seconds=settings.mpesa.stk_timeout)
+
+
+def _mpesa(settings: Settings, args: argparse.Namespace) -> MpesaSettings:
+    if settings.mpesa is None:
+        raise Failed(
+            f"`admin topup {args.action}` asks Daraja about M-Pesa top-ups: configure [mpesa]"
+        )
+    return settings.mpesa
 
 
 def _credential_tools() -> tuple[Callable[[str], str], Callable[[], tuple[str, str]]]:
@@ -315,9 +354,7 @@ async def float_show(admin: Admin, args: argparse.Namespace) -> Output:
 
 
 async def package_create(admin: Admin, args: argparse.Namespace) -> Output:
-    package = await admin.create_package(
-        args.name, args.operator, args.rate_cents, args.min_units
-    )
+    package = await admin.create_package(args.name, args.operator, args.rate_cents, args.min_units)
     return Output(package, f"package {package.name} ({package.operator}, "
                            f"{kes(package.rate_cents)}/unit) created: id {package.id}")  # fmt: skip
 
@@ -356,6 +393,25 @@ async def topup_approve(admin: Admin, args: argparse.Namespace) -> Output:
 async def topup_reject(admin: Admin, args: argparse.Namespace) -> Output:
     topup = await admin.reject_topup(args.id, args.reason)
     return Output(topup, f"top-up {topup.id} FAILED: {topup.result_desc}")
+
+
+async def topup_query(admin: Admin, args: argparse.Namespace) -> Output:
+    topup = await admin.query_topup(args.id)
+    why = f": {topup.result_desc}" if topup.result_desc else ""
+    return Output(topup, f"top-up {topup.id} {topup.status.value}{why}")
+
+
+async def topup_expire(admin: Admin, args: argparse.Namespace) -> Output:
+    swept = await admin.expire_topups()
+    counts: dict[str, int] = {}
+    for one in swept:
+        counts[one.topup.status.value] = counts.get(one.topup.status.value, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"
+    lines = [f"{len(swept)} expired M-Pesa top-up(s) checked: {summary}"]
+    lines += [f"  {s.topup.id} {s.topup.status.value}" for s in swept]
+    lines += [f"REVIEW {s.topup.id}: {s.review}" for s in swept if s.review]
+    data = [{"topup": s.topup, "changed": s.changed, "review": s.review} for s in swept]
+    return Output(data, "\n".join(lines))
 
 
 # -- the parser ---------------------------------------------------------------------------------
@@ -429,8 +485,10 @@ class _Groups:
     def group(self, name: str, help: str) -> Any:
         return _group(self._groups, name, help)
 
-    def leaf(self, group: Any, name: str, handler: AdminHandler, help: str) -> Any:
-        parser = group.add_parser(name, help=help, parents=[self._common])
+    def leaf(
+        self, group: Any, name: str, handler: AdminHandler, help: str, aliases: Sequence[str] = ()
+    ) -> Any:
+        parser = group.add_parser(name, help=help, parents=[self._common], aliases=list(aliases))
         parser.set_defaults(admin_handler=handler)
         return parser
 
@@ -491,7 +549,9 @@ def _add_packages_and_topups(g: _Groups) -> None:
         "--operator", choices=OPERATOR_CHOICES
     )
     topup = g.group("topup", "float top-ups")
-    tcreate = g.leaf(topup, "create", topup_create, "record an offline top-up (PENDING)")
+    tcreate = g.leaf(
+        topup, "create", topup_create, "record an offline top-up (PENDING)", aliases=["request"]
+    )
     _sender_ref(tcreate)
     tcreate.add_argument("package", help="package id or name")
     tcreate.add_argument("units", type=_positive)
@@ -503,6 +563,14 @@ def _add_packages_and_topups(g: _Groups) -> None:
     reject = g.leaf(topup, "reject", topup_reject, "reject a PENDING offline top-up")
     reject.add_argument("id")
     reject.add_argument("--reason", default="", help="why, kept on the top-up")
+    query = g.leaf(topup, "query", topup_query, "ask Daraja about a PENDING M-Pesa top-up")
+    query.add_argument("id")
+    query.set_defaults(needs_daraja=True)
+    g.leaf(
+        topup, "expire", topup_expire,
+        "one expiry sweep (the daemon runs it on a timer): M-Pesa top-ups PENDING past "
+        "[mpesa] stk_timeout are asked about through Daraja, then credited or FAILED",
+    ).set_defaults(needs_daraja=True)  # fmt: skip
 
 
 def _group(groups: Any, name: str, help: str) -> Any:

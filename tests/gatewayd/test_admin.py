@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gatewayd.admin import Admin, AdminError, table, to_jsonable
-from gatewayd.service.model import LedgerKind, SenderType, TopUpMethod, TopUpStatus
+from gatewayd.service.model import LedgerKind, Package, SenderType, TopUpMethod, TopUpStatus
 from tests.fakes.memory_store import MemoryStore
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -168,3 +168,12 @@ async def test_package_validation_and_operator_match() -> None:
 def test_table_aligns_numbers_right() -> None:
     text = table(("NAME", "UNITS"), [("a", 5), ("bbb", 500), ("c", None)])
     assert text.splitlines() == ["NAME  UNITS", "a         5", "bbb     500", "c         -"]
+
+
+async def test_offline_topups_follow_the_same_rules_as_the_api() -> None:
+    admin = await seeded()
+    await admin.store.create_package(Package("old", "Retired", "safaricom", 90, 1, False))
+    sender = await admin.sender("ACME", operator="safaricom")
+    with pytest.raises(AdminError, match="Package is no longer offered"):
+        await admin.request_topup(sender, "old", 10)
+    assert await admin.list_topups() == []
