@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from smpp.core.events import BindMode as SessionBindMode
 from smpp.core.msgid import MessageIdFormat
+from smpp.core.session import SessionConfig
 
 
 class BindMode(StrEnum):
@@ -30,6 +32,13 @@ class BindRole(StrEnum):
     def submits(self) -> bool:
         """True when submit_sm may go out on this bind."""
         return self is not BindRole.RX
+
+
+_SESSION_MODE = {
+    BindRole.TRX: SessionBindMode.TRANSCEIVER,
+    BindRole.TX: SessionBindMode.TRANSMITTER,
+    BindRole.RX: SessionBindMode.RECEIVER,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +105,27 @@ class PoolConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"PoolConfig {self.name!r}: {message}")
+
+    def session_config(self, role: BindRole) -> SessionConfig:
+        """What one bind's `EsmeSession` needs. It gets no token bucket: the pool paces the
+        whole SMSC itself. The session's throttle back-off is the pool's throttle pause."""
+        return SessionConfig(
+            system_id=self.system_id,
+            password=self.password,
+            system_type=self.system_type,
+            bind_mode=_SESSION_MODE[role],
+            addr_ton=self.addr_ton,
+            addr_npi=self.addr_npi,
+            address_range=self.address_range,
+            window=self.window,
+            response_timeout=self.response_timeout,
+            bind_timeout=self.bind_timeout,
+            unbind_timeout=self.unbind_timeout,
+            enquire_link_interval=self.enquire_link_interval,
+            backoff_initial=self.throttle_pause,
+            backoff_maximum=self.throttle_pause_max,
+            max_pdu_size=self.max_pdu_size,
+        )
 
     @property
     def roles(self) -> tuple[BindRole, ...]:

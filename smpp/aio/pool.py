@@ -42,33 +42,27 @@ from smpp.aio.config import BindRole, PoolConfig
 from smpp.aio.events import (
     BindState,
     BindStateChanged,
-    Inbound,
     MessageResult,
     Outcome,
     PoolHandlers,
 )
+from smpp.aio.inbound import answer_after, read_inbound
 from smpp.aio.message import Message, Part, PartCallback
 from smpp.aio.pacing import Pacer
 from smpp.aio.slot import BindSlot
 from smpp.aio.stats import BindStats
 from smpp.core.codec import PduEncodeError
-from smpp.core.events import BindMode, DeliverReceived, LateResponse, SubmitResponse
+from smpp.core.events import DeliverReceived, LateResponse, SubmitResponse
 from smpp.core.msgid import normalise_message_id
-from smpp.core.pdu import DeliverSm, SubmitSm
-from smpp.core.receipt import parse_receipt
-from smpp.core.session import EsmeSession, SessionConfig
-from smpp.core.status import CommandStatus, StatusClass, status_name
+from smpp.core.pdu import SubmitSm
+from smpp.core.session import EsmeSession
+from smpp.core.status import StatusClass, status_name
 
 log = logging.getLogger("smpp.aio.pool")
 
 PartRef = tuple[Hashable | None, int]
 """(message ref, part index)."""
 
-_SESSION_MODE = {
-    BindRole.TRX: BindMode.TRANSCEIVER,
-    BindRole.TX: BindMode.TRANSMITTER,
-    BindRole.RX: BindMode.RECEIVER,
-}
 _PACE_BACKLOG = 0.2  # seconds of sends the pool may hold beyond its windows' in-flight
 
 
@@ -145,26 +139,7 @@ class BindPool:
         self._tasks = [loop.create_task(s.run(), name=s.bind_id) for s in self._slots]
 
     def _new_session(self, role: BindRole) -> EsmeSession:
-        c = self.config
-        return EsmeSession(
-            SessionConfig(
-                system_id=c.system_id,
-                password=c.password,
-                system_type=c.system_type,
-                bind_mode=_SESSION_MODE[role],
-                addr_ton=c.addr_ton,
-                addr_npi=c.addr_npi,
-                address_range=c.address_range,
-                window=c.window,
-                response_timeout=c.response_timeout,
-                bind_timeout=c.bind_timeout,
-                unbind_timeout=c.unbind_timeout,
-                enquire_link_interval=c.enquire_link_interval,
-                backoff_initial=c.throttle_pause,
-                backoff_maximum=c.throttle_pause_max,
-                max_pdu_size=c.max_pdu_size,
-            )
-        )
+        return EsmeSession(self.config.session_config(role))
 
     async def stop(self, drain_budget: float) -> StopReport:
         """Stop intake, wait up to `drain_budget` s for answers in flight, unbind every bind,
@@ -472,29 +447,11 @@ class BindPool:
         """Hand a deliver_sm to the daemon; the resp is written after its handler returns."""
         loop = self._loop
         assert loop is not None
-        pdu = event.pdu
-        short = pdu.short_message if isinstance(pdu, DeliverSm) else b""
-        receipt = parse_receipt(short, pdu.tlvs, pdu.esm_class)
-        key = None
-        if receipt is not None:
-            try:
-                key = normalise_message_id(
-                    receipt.message_id, self.config.id_format, from_receipt=True
-                )
-            except ValueError:
-                key = None
-        inbound = Inbound(self.config.name, slot.bind_id, pdu, receipt, key, loop.time())
-        task = loop.create_task(self._handle_inbound(client, event.sequence_number, inbound))
+        inbound = read_inbound(self.config, slot.bind_id, event.pdu, loop.time())
+        handling = answer_after(self.handlers.on_deliver, client, event.sequence_number, inbound)
+        task = loop.create_task(handling)
         self._inbound.add(task)
         task.add_done_callback(self._inbound.discard)
-
-    async def _handle_inbound(self, client: SmppClient, seq: int, inbound: Inbound) -> None:
-        try:
-            status = await self.handlers.on_deliver(inbound) or 0
-        except Exception:
-            log.exception("deliver handler failed", extra={"bind_id": inbound.bind_id})
-            status = CommandStatus.ESME_RX_T_APPN
-        client.ack_deliver(seq, status)
 
     def state_changed(self, event: BindStateChanged) -> None:
         """Report a bind state change to the daemon."""
