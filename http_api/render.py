@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gatewayd.service.messaging import Balances
-from gatewayd.service.model import Message
+from gatewayd.service.model import Accepted, Message
 from routing import Operator
 
 
@@ -27,7 +27,7 @@ def token(access_token: str, expires_in: int) -> dict[str, Any]:
     return {"token_type": "Bearer", "access_token": access_token, "expires_in": expires_in}
 
 
-def accepted(message: Message) -> dict[str, Any]:
+def accepted(message: Message | Accepted) -> dict[str, Any]:
     """Seed 000's send-sms success body."""
     return {
         "message_id": message.id,

@@ -20,6 +20,7 @@ from billing.units import MessageTooLong as BillingTooLong
 from gatewayd.service import errors
 from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.model import (
+    Accepted,
     CampaignType,
     Message,
     NewMessage,
@@ -82,7 +83,9 @@ class MessagingService:
     opt_outs: OptOuts | None = None
     long_method: LongMessageMethod = LongMessageMethod.UDH8
     new_id: Callable[[], str] = new_message_id
-    after_accept: Callable[[Message], None] | None = None  # e.g. wake that operator's dispatcher
+    on_accepted: Callable[[Accepted], None] | None = None  # e.g. wake that operator's dispatcher
+    # The same hook with the full Message (built for it, some 20 µs): prefer `on_accepted`.
+    after_accept: Callable[[Message], None] | None = None
 
     async def send(
         self,
@@ -97,7 +100,7 @@ class MessagingService:
         priority: int = 0,
         client_ref: str | None = None,
         now: datetime,
-    ) -> Message:
+    ) -> Accepted:
         """Accept one message for delivery, or raise a SendRejected naming field and reason."""
         if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             raise ValueError(f"priority: must be {PRIORITY_MIN}–{PRIORITY_MAX}, got {priority}")
@@ -128,8 +131,10 @@ class MessagingService:
                 created_at=now,
             )
         )
+        if self.on_accepted is not None:
+            self.on_accepted(accepted)
         if self.after_accept is not None:
-            self.after_accept(accepted)
+            self.after_accept(accepted.to_message())
         return accepted
 
     async def get_message(self, account_id: str, message_id: str) -> Message:
@@ -178,7 +183,7 @@ class MessagingService:
         if await self.opt_outs.is_opted_out(sender.id, msisdn):
             raise errors.OptedOut()
 
-    async def _accept(self, new: NewMessage) -> Message:
+    async def _accept(self, new: NewMessage) -> Accepted:
         try:
             return await self.store.accept(new)
         except InsufficientBalance as exc:

@@ -337,3 +337,110 @@ class IdempotentResponse:
     status_code: int
     body: bytes
     created_at: datetime
+
+
+_INITIATED = MessageStatus.INITIATED  # looked up once: Enum attribute access is slow in 3.11
+_QUEUED = DispatchState.QUEUED
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What `accept` answers: the message as written, without reading it back.
+
+    A light value on purpose (three fields; everything else is read through to the
+    `NewMessage`): accepts are the hot path, and a full `Message` costs some 20 µs to build.
+    `to_message()` gives the full value when one is needed.
+
+    `record` is the Idempotency-Key answer kept for the request: the one written with this
+    message, or, when `replayed`, the one an earlier accept with the same key wrote. A replay
+    wrote nothing and debited nothing; its message fields describe the request that was *not*
+    stored, so a caller answers it from `record`.
+    """
+
+    message: NewMessage
+    record: IdempotentResponse | None = None
+    replayed: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.message.id
+
+    @property
+    def account_id(self) -> str:
+        return self.message.account_id
+
+    @property
+    def sender_id(self) -> str:
+        return self.message.sender_id
+
+    @property
+    def sender_name(self) -> str:
+        return self.message.sender_name
+
+    @property
+    def contact(self) -> str:
+        return self.message.contact
+
+    @property
+    def operator(self) -> str:
+        return self.message.operator
+
+    @property
+    def text(self) -> str:
+        return self.message.text
+
+    @property
+    def units(self) -> int:
+        return self.message.units
+
+    @property
+    def parts(self) -> int:
+        return self.message.parts
+
+    @property
+    def encoding(self) -> str:
+        return self.message.encoding
+
+    @property
+    def priority(self) -> int:
+        return self.message.priority
+
+    @property
+    def callback_url(self) -> str | None:
+        return self.message.callback_url
+
+    @property
+    def client_ref(self) -> str | None:
+        return self.message.client_ref
+
+    @property
+    def created_at(self) -> datetime:
+        return self.message.created_at
+
+    @property
+    def status(self) -> MessageStatus:
+        return _INITIATED
+
+    @property
+    def description(self) -> str:
+        return self.message.description
+
+    @property
+    def dispatch(self) -> DispatchState:
+        return _QUEUED
+
+    def to_message(self) -> Message:
+        """The stored message as `get_message` would read it back right after the accept."""
+        m = self.message
+        return Message(
+            id=m.id, account_id=m.account_id, sender_id=m.sender_id, sender_name=m.sender_name,
+            contact=m.contact, operator=m.operator, text=m.text, units=m.units, parts=m.parts,
+            encoding=m.encoding, priority=m.priority, status=_INITIATED,
+            description=m.description, dispatch=_QUEUED, callback_url=m.callback_url,
+            client_ref=m.client_ref, created_at=m.created_at, updated_at=m.created_at,
+            timeline=(StatusEvent(m.id, _INITIATED, m.description, m.created_at),),
+            part_list=tuple(
+                MessagePart(m.id, i, m.parts, PartStatus.PENDING) for i in range(1, m.parts + 1)
+            ),
+            scheduled_at=m.scheduled_at, callback_on_sent=m.callback_on_sent,
+        )  # fmt: skip

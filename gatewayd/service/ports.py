@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from gatewayd.service.model import (
+    Accepted,
     Account,
     ApiClient,
     CallbackJob,
@@ -108,10 +109,11 @@ class LedgerStore(Protocol):
 
 
 class MessageStore(Protocol):
-    async def accept(self, message: NewMessage) -> Message:
+    async def accept(self, message: NewMessage) -> Accepted:
         """Message + its parts' plan + debit + ledger entry + INITIATED event, in one transaction.
 
         Goes through the group-commit writer. InsufficientBalance: nothing was written.
+        Answers a light `Accepted` (the message as written; `to_message()` for the full value).
         """
         ...
 

@@ -12,13 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gatewayd.service.model import (
-    DispatchState,
     Message,
     MessagePage,
     MessagePart,
     MessageStatus,
     NewMessage,
-    PartStatus,
     RefundPolicy,
     StatusEvent,
 )
@@ -34,12 +32,6 @@ class Policy:
     refund_policy: RefundPolicy = RefundPolicy.NEVER
     receipt_ttl: timedelta = timedelta(days=3)
     parked_ttl: timedelta = timedelta(days=1)
-
-
-# Enum members looked up once: attribute access on an Enum class is slow in 3.11.
-_S_INITIATED = MessageStatus.INITIATED
-_D_QUEUED = DispatchState.QUEUED
-_P_PENDING = PartStatus.PENDING
 
 
 Floats = dict[str, tuple[str, int]]  # sender id → (account id, balance)
@@ -74,7 +66,7 @@ def decide(batch: Sequence[NewMessage], floats: Floats) -> Decision:
         debits = decision.debits
         debits[message.sender_id] = debits.get(message.sender_id, 0) + message.units
         decision.accepted.append((message, left))
-        decision.out.append(("ok", None))  # the caller builds the Message (`accepted`)
+        decision.out.append(("ok", None))  # the caller answers with `Accepted(message)`
     return decision
 
 
@@ -119,23 +111,6 @@ def _check(message: NewMessage, floats: dict[str, tuple[str, int]], taken: set[s
         raise AlreadyExists(f"message {message.id}")
     if owner[1] < message.units:
         raise InsufficientBalance(message.sender_id, message.units, owner[1])
-
-
-def accepted(m: NewMessage) -> Message:
-    """The stored message as `accept` returns it, without reading it back. Built by the
-    caller's task, not the writer: on SQLite that keeps it off the writer thread's GIL time."""
-    return Message(
-        id=m.id, account_id=m.account_id, sender_id=m.sender_id, sender_name=m.sender_name,
-        contact=m.contact, operator=m.operator, text=m.text, units=m.units, parts=m.parts,
-        encoding=m.encoding, priority=m.priority, status=_S_INITIATED,
-        description=m.description, dispatch=_D_QUEUED, callback_url=m.callback_url,
-        client_ref=m.client_ref, created_at=m.created_at, updated_at=m.created_at,
-        timeline=(StatusEvent(m.id, _S_INITIATED, m.description, m.created_at),),
-        part_list=tuple(
-            MessagePart(m.id, i, m.parts, _P_PENDING) for i in range(1, m.parts + 1)
-        ),
-        scheduled_at=m.scheduled_at, callback_on_sent=m.callback_on_sent,
-    )  # fmt: skip
 
 
 async def load_message(tx: Tx, message_id: str, account_id: str | None = None) -> Message:

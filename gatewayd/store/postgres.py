@@ -26,10 +26,16 @@ from gatewayd.store.writer import AcceptUnit, Work
 DOMAIN_ERRORS = (StoreError, ValueError)
 
 
-# Every accepted message of a batch in one statement (one round trip): the message rows, then
-# from what they return their parts, INITIATED events and debit entries, and the float debits
-# guarded by `balance >= units` (and, compare-and-set, `balance = expected`). A debit that
-# does not apply divides by zero: the statement, and so everything it wrote, is undone.
+# Every accepted message of a batch in one statement (one round trip): the message rows, the
+# float debits guarded by `balance >= units`, then the parts and INITIATED events of the
+# message rows and the debit entries. A debit that does not apply divides by zero: the
+# statement, and so everything it wrote, is undone. Each entry's balance_after is the float
+# the debit left plus the units of the same sender's later messages in the batch (sent in the
+# row's balance_after): computed from the row the UPDATE returns, it is exact whatever another
+# writer did to the float meanwhile, and the entries take their ids after the float's row
+# lock, so ids follow the balances.
+# Rows travel as arrays of the tables' own row types: asyncpg encodes a record field by field,
+# where an array of scalars costs two Python-level ABC checks per string element.
 _ACCEPT = """
 WITH m AS (
     INSERT INTO messages (id, account_id, sender_id, sender_name, contact, operator, text,
@@ -37,15 +43,16 @@ WITH m AS (
         callback_on_sent, client_ref, created_at, updated_at, scheduled_at, attempts, in_doubt,
         smsc, refunded_units)
     SELECT id, account_id, sender_id, sender_name, contact, operator, text, units, parts,
-        encoding, priority, 'INITIATED', description, 'queued', callback_url, callback_on_sent,
-        client_ref, created_at, created_at, scheduled_at, 0, 0, NULL, 0
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-        $7::text[], $8::int8[], $9::int4[], $10::text[], $11::int4[], $12::text[], $13::text[],
-        $14::bool[], $15::text[], $16::timestamptz[], $17::timestamptz[])
-        AS x(id, account_id, sender_id, sender_name, contact, operator, text, units, parts,
-            encoding, priority, description, callback_url, callback_on_sent, client_ref,
-            created_at, scheduled_at)
-    RETURNING seq, id, account_id, sender_id, units, parts, description, created_at
+        encoding, priority, status, description, dispatch, callback_url, callback_on_sent,
+        client_ref, created_at, updated_at, scheduled_at, attempts, in_doubt, smsc,
+        refunded_units
+    FROM unnest($1::messages[])
+    RETURNING seq, parts, description, created_at
+), debited AS (
+    UPDATE floats AS f SET balance = f.balance - d.units
+    FROM unnest($3::text[], $4::int8[]) AS d(sender_id, units)
+    WHERE f.sender_id = d.sender_id AND f.balance >= d.units
+    RETURNING f.sender_id, f.balance
 ), parts AS (
     INSERT INTO message_parts (message_seq, idx, total, status)
     SELECT m.seq, g.i, m.parts, 'pending' FROM m, generate_series(1, m.parts) AS g(i)
@@ -55,34 +62,41 @@ WITH m AS (
 ), ledger AS (
     INSERT INTO ledger_entries (account_id, sender_id, kind, units, balance_after, actor,
         reason, reference, created_at)
-    SELECT m.account_id, m.sender_id, 'debit', -m.units, x.balance_after, x.actor, 'SMS sent',
-        m.id, m.created_at
-    FROM unnest($1::text[], $18::int8[], $19::text[]) WITH ORDINALITY
-        AS x(id, balance_after, actor, n)
-    JOIN m ON m.id = x.id
-    ORDER BY x.n
-), debited AS (
-    UPDATE floats AS f SET balance = f.balance - d.units
-    FROM unnest($20::text[], $21::int8[], $22::int8[]) AS d(sender_id, units, expected)
-    WHERE f.sender_id = d.sender_id AND f.balance >= d.units
-        AND (d.expected IS NULL OR f.balance = d.expected)
-    RETURNING 1
+    SELECT l.account_id, l.sender_id, l.kind, l.units, d.balance + l.balance_after, l.actor,
+        l.reason, l.reference, l.created_at
+    FROM unnest($2::ledger_entries[]) WITH ORDINALITY AS l
+    JOIN debited AS d ON d.sender_id = l.sender_id
+    ORDER BY l.ordinality
 )
-SELECT 1 / (CASE WHEN count(*) = $23 THEN 1 ELSE 0 END) FROM debited
+SELECT 1 / (CASE WHEN count(*) = $5 THEN 1 ELSE 0 END) FROM debited
 """
 
 
-def _columns(accepted: Sequence[tuple[NewMessage, int]]) -> list[list[Any]]:
-    """The statement's arrays $1…$19, one list per column."""
-    cols: list[list[Any]] = [[] for _ in range(19)]
-    for m, left in accepted:
-        for col, value in zip(cols, (
-            m.id, m.account_id, m.sender_id, m.sender_name, m.contact, m.operator, m.text,
-            m.units, m.parts, m.encoding, m.priority, m.description, m.callback_url,
-            m.callback_on_sent, m.client_ref, m.created_at, m.scheduled_at, left, m.actor,
-        ), strict=True):  # fmt: skip
-            col.append(value)
-    return cols
+def _rows(
+    accepted: Sequence[tuple[NewMessage, int]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The statement's $1 and $2: per message its `messages` row and its `ledger_entries` row,
+    in the tables' column order (a migration adding a column to either extends these), ids
+    left to the database; balance_after carries the units of the sender's later messages."""
+    later: dict[str, int] = {}
+    for m, _ in accepted:
+        later[m.sender_id] = later.get(m.sender_id, 0) + m.units
+    messages: list[tuple[Any, ...]] = []
+    entries: list[tuple[Any, ...]] = []
+    for m, _ in accepted:
+        after = later[m.sender_id] = later[m.sender_id] - m.units
+        at = m.created_at
+        messages.append((
+            None, m.id, m.account_id, m.sender_id, m.sender_name, m.contact, m.operator,
+            m.text, m.units, m.parts, m.encoding, m.priority, "INITIATED", m.description,
+            "queued", m.callback_url, m.callback_on_sent, m.client_ref, at, at, m.scheduled_at,
+            0, 0, None, 0,
+        ))  # fmt: skip
+        entries.append((
+            None, m.account_id, m.sender_id, "debit", -m.units, after, m.actor, "SMS sent",
+            m.id, at,
+        ))  # fmt: skip
+    return messages, entries
 
 
 def _count(status: str) -> int:
@@ -115,14 +129,14 @@ class PgTx:
         self,
         accepted: Sequence[tuple[NewMessage, int]],
         debits: Mapping[str, int],
-        expected: Mapping[str, int] | None = None,
     ) -> None:
+        """One statement (`_ACCEPT`); the float left after each message (`accepted`'s second
+        item) is not sent: the statement computes it from the float it debits."""
         senders = sorted(debits)
-        before = [None if expected is None else expected[s] for s in senders]
+        messages, entries = _rows(accepted)
         await self._conn.execute(
-            _ACCEPT, *_columns(accepted), senders, [debits[s] for s in senders], before,
-            len(senders),
-        )  # fmt: skip
+            _ACCEPT, messages, entries, senders, [debits[s] for s in senders], len(senders)
+        )
 
     def time(self, at: datetime | None) -> Any:
         return at
@@ -191,28 +205,29 @@ class PgRunner:
         self, conn: asyncpg.Connection, batch: list[NewMessage]
     ) -> list[tuple[str, Any]] | None:
         """A batch of accepts in one round trip, without a lock: decide against the balances
-        this writer last left (read them when unknown), then write with a compare-and-set on
-        each float. None — take the locked path — when another process moved a float (the
-        set fails, nothing is written) or when a message would be refused for want of float
-        (the cached balance may be stale-low, e.g. after a top-up elsewhere)."""
+        this writer last left (read them when unknown), then write; the statement's guarded
+        debit (`balance >= units`) is what keeps a float from going negative, and it computes
+        each ledger line's balance from the float it actually debited. None — take the locked
+        path — when a guard fails (another process spent from the float: nothing is written)
+        or when a message would be refused for want of float (the cached balance may be
+        stale-low, e.g. after a top-up elsewhere): refusals are only ever made on fresh,
+        locked balances."""
         tx = PgTx(conn)
         senders = distinct(m.sender_id for m in batch)
         missing = [s for s in senders if s not in self._floats]
         if missing:
             self._floats.update(await read_floats(tx, missing, lock=False))
         floats = {s: self._floats[s] for s in senders if s in self._floats}
-        before = {s: balance for s, (_, balance) in floats.items()}
         decision = decide(batch, floats)
         if decision.refused:
             return None
         # What this batch will leave is known now: a batch decided on another lane meanwhile
-        # builds on it, and its compare-and-set waits for this one's commit (row lock) and
-        # then finds exactly that balance — or fails, and takes the locked path, if this one
-        # failed.
+        # builds on it. If this one fails, the other decided on a balance lower than the real
+        # one, which can only make it refuse, and a refusal takes the locked path.
         self._floats.update(floats)
         if decision.accepted:
             try:
-                await tx.write_accepts(decision.accepted, decision.debits, before)
+                await tx.write_accepts(decision.accepted, decision.debits)
             except asyncpg.DivisionByZeroError:
                 self._floats.clear()
                 return None

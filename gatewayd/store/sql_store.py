@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from gatewayd.service.model import (
+    Accepted,
     Account,
     ApiClient,
     CallbackJob,
@@ -173,9 +174,9 @@ class SqlStore:
 
     # -- messages ---------------------------------------------------------------------------
 
-    async def accept(self, message: NewMessage) -> Message:
+    async def accept(self, message: NewMessage) -> Accepted:
         await self.writer.accept(message)
-        return msgs.accepted(message)
+        return Accepted(message)
 
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
         return await self._read(lambda tx: msgs.load_message(tx, message_id, account_id))

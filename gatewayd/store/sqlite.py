@@ -106,10 +106,10 @@ class SqliteTx(_Common):
         self,
         accepted: Sequence[tuple[NewMessage, int]],
         debits: Mapping[str, int],
-        expected: Mapping[str, int] | None = None,
     ) -> None:
-        """One executemany per table. The writer holds the database lock, so `expected` is moot
-        and message keys can continue from the largest without anyone else handing them out."""
+        """One executemany per table. The writer holds the database lock, so the floats the
+        checks saw are the floats, and message keys can continue from the largest without
+        anyone else handing them out."""
         conn = self._conn
         first = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
         messages: list[tuple[Any, ...]] = []
@@ -166,7 +166,6 @@ class AioSqliteTx(_Common):
         self,
         accepted: Sequence[tuple[NewMessage, int]],
         debits: Mapping[str, int],
-        expected: Mapping[str, int] | None = None,
     ) -> None:
         raise RuntimeError("the read connection does not write")
 

@@ -47,12 +47,10 @@ class Tx(Protocol):
         self,
         accepted: Sequence[tuple[NewMessage, int]],
         debits: Mapping[str, int],
-        expected: Mapping[str, int] | None = None,
     ) -> None:
         """Write checked accepts at once: per (message, float left after it) the message row,
         its parts, its INITIATED event and its debit ledger entry; then debit each float by
-        its total. Raises, writing nothing, if a float would go negative all the same, or
-        (compare-and-set) when `expected` is given and a float no longer holds that balance."""
+        its total. Raises, writing nothing, if a float would go negative all the same."""
         ...
 
     def time(self, at: datetime | None) -> Any:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from gatewayd.service.model import (
+    Accepted,
     Account,
     ApiClient,
     CallbackJob,
@@ -219,7 +220,7 @@ class MemoryStore:
 
     # -- messages: accept and read --------------------------------------------------------
 
-    async def accept(self, message: NewMessage) -> Message:
+    async def accept(self, message: NewMessage) -> Accepted:
         sender = _get(self._senders, message.sender_id, "sender")
         if sender.account_id != message.account_id:
             raise NotFound(f"sender {message.sender_id}")
@@ -252,7 +253,7 @@ class MemoryStore:
                 message.id, MessageStatus.INITIATED, message.description, message.created_at
             )
         ]
-        return self._full(message.id)
+        return Accepted(message)
 
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
         message = _get(self._messages, message_id, "message")

@@ -19,7 +19,7 @@ from tests.gatewayd.store.conftest import StoreFactory, at, new_message, seed
 
 async def test_accept_writes_message_parts_debit_and_event(store: Store) -> None:
     await seed(store, units=10)
-    accepted = await store.accept(new_message("m1", units=3, parts=2))
+    accepted = (await store.accept(new_message("m1", units=3, parts=2))).to_message()
     assert accepted.status is MessageStatus.INITIATED
     assert accepted.dispatch is DispatchState.QUEUED
     assert [p.status for p in accepted.part_list] == [PartStatus.PENDING] * 2
