@@ -5,7 +5,8 @@ timer fires or the owner asks for something, the client dispatches the session's
 its listener, writes what the session has to send in one `transport.write`, and re-arms its
 one timer (`loop.call_at`). Submits made while events are dispatched (the pool refills the
 window as responses come in) ride in that same write; submits made from elsewhere are
-coalesced by one `call_soon` per loop iteration. No task is created per PDU.
+coalesced by one `call_soon` per loop iteration, and written every `WRITE_BATCH` when many
+come in a row. No task is created per PDU.
 
 The timer is re-armed only when the session wants the clock earlier than already armed: a
 timer that fires early just calls `handle_timer`, which finds nothing due and is re-armed.

@@ -24,7 +24,11 @@ What the answers do:
 
 Capacity (`has_capacity` / `wait_capacity`) is the room in the windows of the bound binds,
 less what already waits in the queue, and with a TPS limit no more than 200 ms of sends, so
-the daemon keeps messages in its durable queue instead of in this process.
+the daemon keeps messages in its durable queue instead of in this process. Parts that wait
+through an outage longer than `queue_timeout` are given up (NOT_SENT).
+
+Ownership of a message ends with its future: cancelling an `await pool.submit(...)` does not
+withdraw parts already queued or written.
 """
 
 from __future__ import annotations
