@@ -74,7 +74,8 @@ class BindSlot:
         self.loop = loop
         self._new_session = new_session
         self._rng = rng
-        self.client: SmppClient | None = None
+        self.client: SmppClient | None = None  # set while bound, on a bind that submits
+        self._current: SmppClient | None = None  # the connection, bound or not
         self.state = BindState.DISCONNECTED
         self.parts: dict[Part, None] = {}
         self.paused = False  # the session pauses after a throttle answer
@@ -263,7 +264,7 @@ class BindSlot:
         self._stopping.set()
 
     def _current_client(self) -> SmppClient | None:
-        client: SmppClient | None = getattr(self, "_current", None)
+        client = self._current
         if client is None or not client.is_open:
             return None
         return client
