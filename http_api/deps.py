@@ -82,9 +82,13 @@ class ApiDeps:
     clock: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
     topups: AccountTopUps | None = None  # None: no top-up routes (packages, top-ups, callback)
-    mpesa_callback_path: str = MPESA_CALLBACK_PATH  # the path of [mpesa] callback_url
+    # The path of [mpesa] callback_url; None without [mpesa]: no callback route, since the
+    # use-cases credit a callback unconfirmed when they have no Daraja to ask.
+    mpesa_callback_path: str | None = MPESA_CALLBACK_PATH
 
     def __post_init__(self) -> None:
         path = self.mpesa_callback_path
+        if path is None:
+            return
         if not path.startswith("/") or "{" in path or "?" in path or "#" in path:
             raise ValueError(f"mpesa_callback_path: must be a plain absolute path, got {path!r}")

@@ -64,6 +64,28 @@ class ApiMetrics:
             "Requests answered from a stored Idempotency-Key response.",
             registry=registry,
         )
+        self.topups = Counter(
+            "gatewayd_api_topups_created",
+            "Top-ups created through the API (PENDING), by payment method.",
+            ["method"],
+            registry=registry,
+        )
+        self.push_failures = Counter(
+            "gatewayd_api_topup_push_failures",
+            "M-Pesa top-ups answered 503 because Daraja did not take the STK push (FAILED).",
+            registry=registry,
+        )
+        self.mpesa_callbacks = Counter(
+            "gatewayd_mpesa_callbacks",
+            "Daraja STK callbacks received, by what they did (error: failed on our side).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.mpesa_reviews = Counter(
+            "gatewayd_mpesa_callbacks_for_review",
+            "Callbacks a person should look at (money reported that was not credited).",
+            registry=registry,
+        )
 
         self._accepted: dict[str, tuple[Any, Any]] = {}
 

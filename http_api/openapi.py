@@ -18,7 +18,6 @@ _OPERATOR = {"type": "string", "enum": ["safaricom", "airtel", "telkom"]}
 _TOPUP_STATUS = {"type": "string", "enum": ["PENDING", "COMPLETED", "FAILED"]}
 _KES = {"type": "string", "pattern": r"^\d+\.\d{2}$", "description": "KES, exact decimal"}
 _NULL_STR = {"type": ["string", "null"]}
-DEFAULT_CALLBACK_PATH = "/api/mpesa/callback"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -466,13 +465,14 @@ def _callback_path() -> dict[str, Any]:
 
 
 @cache
-def document(*, topups: bool = False, callback_path: str = DEFAULT_CALLBACK_PATH) -> dict[str, Any]:
+def document(*, topups: bool = False, callback_path: str | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once per variant; treat it as read-only). `topups`:
-    the app serves the top-up routes, the Daraja callback at `callback_path`."""
+    the app serves the top-up routes, and Daraja's callback at `callback_path` unless None."""
     paths = dict(_PATHS)
     if topups:
         paths.update(_TOPUP_PATHS)
-        paths[callback_path] = _callback_path()
+        if callback_path is not None:
+            paths[callback_path] = _callback_path()
     return {
         "openapi": "3.1.0",
         "info": {

@@ -100,6 +100,7 @@ async def _create(ctx: ApiContext, principal: Principal, payload: Payload) -> we
     except PaymentUnavailable as exc:
         if exc.topup is None:
             raise ApiError(400, {"method": [MPESA_NOT_OFFERED]}) from None
+        ctx.metrics.push_failures.inc()
         log.warning(
             "http.topup_push_failed topup=%s account=%s reason=%s",
             exc.topup.id, principal.account_id, exc,
@@ -110,6 +111,7 @@ async def _create(ctx: ApiContext, principal: Principal, payload: Payload) -> we
         }
         retry = {"Retry-After": str(ctx.deps.settings.busy_retry_after)}
         raise ApiError(503, body, retry) from None
+    ctx.metrics.topups.labels(topup.method.value).inc()
     return json_response(render.topup(topup), 201)
 
 
@@ -164,8 +166,12 @@ async def mpesa_callback(request: web.Request) -> web.Response:
     try:
         result = await _service(ctx).callback(body, ctx.deps.clock())
     except Exception:
+        ctx.metrics.mpesa_callbacks.labels("error").inc()
         log.exception("mpesa.callback_failed remote=%s bytes=%d", request.remote, len(raw))
     else:
+        ctx.metrics.mpesa_callbacks.labels(result.outcome.value).inc()
+        if result.review:
+            ctx.metrics.mpesa_reviews.inc()
         _log_callback(result, request.remote)
     return json_response(CALLBACK_ACCEPTED)
 

@@ -102,7 +102,9 @@ class Env:
         return {s["sender_id"]: s["units"] for s in body["senders"]}[sender_id]
 
 
-async def make_env(*, mpesa: bool = True) -> AsyncIterator[Env]:
+async def make_env(
+    *, mpesa: bool = True, callback_path: str | None = CALLBACK_PATH
+) -> AsyncIterator[Env]:
     world = await build_world()
     for package in (
         Package("pkg-saf", "Safaricom bulk", "safaricom", 35, 100, True),
@@ -119,7 +121,7 @@ async def make_env(*, mpesa: bool = True) -> AsyncIterator[Env]:
         new_id=lambda: next(ids),
     )  # fmt: skip
     deps = dataclasses.replace(
-        world.deps(), topups=AccountTopUps(topups, world.store), mpesa_callback_path=CALLBACK_PATH
+        world.deps(), topups=AccountTopUps(topups, world.store), mpesa_callback_path=callback_path
     )
     async with TestClient(TestServer(create_app(deps), host="127.0.0.1", port=0)) as client:
         config = DarajaConfig(
@@ -233,6 +235,10 @@ async def test_mpesa_top_up_completes_once_even_when_the_callback_repeats(env: E
     assert (status, body["status"], body["mpesa_receipt"]) == (200, "COMPLETED", "NLJ7RT61SV")
     assert await env.units("s-a-saf") == 100 + 1234
     assert await env.store.ledger_sum("s-a-saf") == 100 + 1234
+    metrics = await (await env.client.get("/metrics")).text()
+    assert 'gatewayd_mpesa_callbacks_total{outcome="credited"} 1.0' in metrics
+    assert 'gatewayd_mpesa_callbacks_total{outcome="duplicate"} 1.0' in metrics
+    assert 'gatewayd_api_topups_created_total{method="mpesa"} 1.0' in metrics
 
 
 async def test_user_cancel_fails_the_top_up_and_credits_nothing(env: Env) -> None:
@@ -281,8 +287,11 @@ async def test_daraja_refusing_the_push_is_a_503_and_leaves_nothing_pending(
     assert await env.units("s-a-saf") == 100
 
 
-async def test_mpesa_not_configured_is_a_field_error() -> None:
-    async for env in make_env(mpesa=False):
+async def test_mpesa_not_configured_is_a_field_error_and_there_is_no_callback_route() -> None:
+    async for env in make_env(mpesa=False, callback_path=None):
+        assert (await env.client.post(CALLBACK_PATH, data=b"{}")).status == 404
+        doc = await (await env.client.get("/api/openapi.json")).json()
+        assert CALLBACK_PATH not in doc["paths"] and "/api/v1/topups" in doc["paths"]
         assert await env.post(MPESA) == (
             400, {"method": ["M-Pesa top-ups are not available on this gateway."]},
         )  # fmt: skip
