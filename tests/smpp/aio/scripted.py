@@ -32,10 +32,11 @@ _RESP = {
 
 @dataclass
 class Script:
-    """What the SMSC does: bind statuses in order (then ESME_ROK), whether it answers
-    binds, enquire_link and submit_sm."""
+    """What the SMSC does: bind and submit statuses in order (then ESME_ROK), whether it
+    answers binds, enquire_link and submit_sm."""
 
     bind_statuses: list[int] = field(default_factory=list)
+    submit_statuses: list[int] = field(default_factory=list)  # then ESME_ROK
     answer_enquire_link: bool = True
     answer_binds: bool = True
     answer_submits: bool = True
@@ -79,7 +80,9 @@ class _Conn(asyncio.Protocol):
         elif isinstance(pdu, SubmitSm):
             script.submits += 1
             if script.answer_submits:
-                self._send(SubmitSmResp(seq, message_id=f"{script.submits:x}"))
+                status = script.submit_statuses.pop(0) if script.submit_statuses else 0
+                message_id = "" if status else f"{script.submits:x}"
+                self._send(SubmitSmResp(seq, status, message_id=message_id))
         elif isinstance(pdu, Unbind):
             self._send(UnbindResp(seq))
 

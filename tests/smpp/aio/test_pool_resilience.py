@@ -166,3 +166,36 @@ async def test_an_unanswered_bind_is_abandoned_and_retried(start_pool: StartPool
         event = await rec.wait_state(BindState.DISCONNECTED)
         assert event.reason == "bind not answered" and event.command_status is None
         await wait_for(script, lambda: len(script.binds) >= 2)
+
+
+async def test_a_transient_error_is_sent_again_after_the_retry_delay(
+    start_pool: StartPool,
+) -> None:
+    script = Script(submit_statuses=[CommandStatus.ESME_RSYSERR])
+    server, port = await start_scripted(script)
+    async with server:
+        pool, _ = await start_pool(("127.0.0.1", port), retry_delay=0.05)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        part = (await pool.submit([sms()])).parts[0]
+        assert part.outcome is Outcome.OK and part.attempts == 2 and not part.in_doubt
+        assert loop.time() - start >= 0.05
+        assert script.submits == 2
+
+
+async def test_a_drop_in_the_middle_of_a_long_message_keeps_its_order(
+    start_sim: StartSim, start_pool: StartPool
+) -> None:
+    sim = await start_sim(latency=Latency(fixed=0.05))
+    pool, _ = await start_pool(sim, binds=2)
+    sending = pool.send(long_sms(TEXT, 9))
+    await sim.wait_for_submits(2)  # part 1 accepted, part 2 written
+    sim.drop()
+    result = await sending
+    assert result.ok
+    accepted = [(s.at, s.concat.seq) for s in sim.records().submits if s.status == 0 and s.concat]
+    first_seen = {}
+    for at, seq in accepted:
+        first_seen.setdefault(seq, at)
+    assert sorted(first_seen, key=first_seen.__getitem__) == [1, 2, 3]
+    assert result.parts[1].in_doubt and not result.parts[0].in_doubt
