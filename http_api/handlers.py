@@ -8,15 +8,18 @@ so ids of other tenants cannot be probed.
 
 from __future__ import annotations
 
+import orjson
 from aiohttp import web
 
 from gatewayd.service.auth import Principal
 from gatewayd.service.errors import InvalidCredentials, MessageNotFound, SendRejected
+from gatewayd.service.messaging import IdempotencyKey
+from gatewayd.service.model import Accepted
 from http_api import render
 from http_api.auth import authenticate, throttle
 from http_api.context import ApiContext, context
-from http_api.errors import NOT_FOUND, ApiError, detail_error, json_response
-from http_api.idempotency import key_of
+from http_api.errors import JSON, NOT_FOUND, ApiError, detail_error, json_response
+from http_api.idempotency import key_of, replay
 from http_api.schemas import (
     Payload,
     parse_send_request,
@@ -54,19 +57,26 @@ async def send_sms(request: web.Request) -> web.Response:
     payload = await read_payload(request, ctx.deps.settings.max_body_bytes)
     if key is None:
         return await _send(ctx, principal, payload)
+    digest = payload.digest()
     outcome = await ctx.idempotency.run(
         principal.account_id,
         key,
-        payload.digest(),
+        digest,
         ctx.deps.clock(),
-        lambda: _send(ctx, principal, payload),
+        lambda: _send(ctx, principal, payload, IdempotencyKey(key, digest, _answer)),
+        handler_keeps=True,
     )
     if outcome.headers.get("Idempotent-Replayed"):
         ctx.metrics.replays.inc()
     return outcome
 
 
-async def _send(ctx: ApiContext, principal: Principal, payload: Payload) -> web.Response:
+async def _send(
+    ctx: ApiContext,
+    principal: Principal,
+    payload: Payload,
+    idempotency: IdempotencyKey | None = None,
+) -> web.Response:
     form = parse_send_request(payload.data)
     _check_backpressure(ctx)
     try:
@@ -81,12 +91,25 @@ async def _send(ctx: ApiContext, principal: Principal, payload: Payload) -> web.
             priority=form.priority,
             client_ref=form.client_ref,
             now=ctx.deps.clock(),
+            idempotency=idempotency,
         )
     except SendRejected as exc:
         ctx.metrics.rejected.labels(exc.code).inc()
         raise ApiError(400, {exc.field: exc.messages}) from None
+    kept = message.record
+    if idempotency is not None and kept is not None:
+        if message.replayed:  # the key was answered meanwhile (another process, a retry)
+            return replay(kept, idempotency.request_hash)
+        ctx.metrics.count_accept(message.operator, message.units)
+        return web.Response(body=kept.body, status=kept.status_code, content_type=JSON)
     ctx.metrics.count_accept(message.operator, message.units)
     return json_response(render.accepted(message))
+
+
+def _answer(message: Accepted) -> tuple[int, bytes]:
+    """send-sms's answer for an accepted message, as kept under its Idempotency-Key: the
+    bytes `json_response` would send."""
+    return 200, orjson.dumps(render.accepted(message))
 
 
 def _check_backpressure(ctx: ApiContext) -> None:

@@ -6,6 +6,10 @@ another body → 409. Only successful answers are stored: a refused send stored 
 nothing, so running it again is harmless and lets a client retry after fixing the cause.
 Requests with the same key that arrive together are serialised in this process, so the second
 waits for the first and replays it instead of sending again.
+
+A handler that keeps the answer itself (`handler_keeps=True`: send-sms hands it to the store's
+accept, which writes it in the message's own transaction) is trusted to: a crash between the
+accept and a separate write of the answer would otherwise let a retry send twice.
 """
 
 from __future__ import annotations
@@ -56,8 +60,11 @@ class Idempotency:
         digest: str,
         now: datetime,
         handler: Callable[[], Awaitable[web.Response]],
+        *,
+        handler_keeps: bool = False,
     ) -> web.Response:
-        """The stored answer for (account, key), or `handler()`'s, stored when it succeeded."""
+        """The stored answer for (account, key), or `handler()`'s, stored when it succeeded
+        (by the handler itself when `handler_keeps`)."""
         scope = (account_id, key)
         lock, users = self._locks.get(scope, (asyncio.Lock(), 0))
         self._locks[scope] = (lock, users + 1)
@@ -66,10 +73,12 @@ class Idempotency:
                 stored = await self._store.get_idempotent(account_id, key)
                 if stored is not None:
                     if stored.created_at + self._ttl > now:
-                        return _replay(stored, digest)
+                        return replay(stored, digest)
                     # The key expired: clear expired keys so this answer can be kept anew.
                     await self._store.purge_idempotent(now - self._ttl)
                 response = await handler()
+                if handler_keeps:
+                    return response
                 if 200 <= response.status < 300 and isinstance(response.body, bytes):
                     await self._keep(
                         IdempotentResponse(
@@ -95,7 +104,8 @@ class Idempotency:
             )
 
 
-def _replay(stored: IdempotentResponse, digest: str) -> web.Response:
+def replay(stored: IdempotentResponse, digest: str) -> web.Response:
+    """The kept answer, or 409 when it was kept for another request body."""
     if stored.request_hash != digest:
         raise detail_error(409, CONFLICT)
     return web.Response(

@@ -22,6 +22,7 @@ from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.model import (
     Accepted,
     CampaignType,
+    IdempotentResponse,
     Message,
     NewMessage,
     SenderId,
@@ -46,6 +47,20 @@ class OptOuts(Protocol):
     """Numbers that sent STOP to a sender ID; promotional traffic to them is refused."""
 
     async def is_opted_out(self, sender_id: str, contact: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """The request's Idempotency-Key: the accept keeps the answer under it in the same
+    transaction as the message, so a retry after a crash replays it instead of sending twice.
+
+    `answer` renders the response (status, body) for the accepted message; it is called
+    before the commit, which works because the message id is chosen here, not by the store.
+    """
+
+    key: str
+    request_hash: str
+    answer: Callable[[Accepted], tuple[int, bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +115,13 @@ class MessagingService:
         priority: int = 0,
         client_ref: str | None = None,
         now: datetime,
+        idempotency: IdempotencyKey | None = None,
     ) -> Accepted:
-        """Accept one message for delivery, or raise a SendRejected naming field and reason."""
+        """Accept one message for delivery, or raise a SendRejected naming field and reason.
+
+        With `idempotency`, the answer is kept with the message; when the key already has an
+        answer the result is `replayed` (nothing sent, nothing debited) and carries it in
+        `record`, for the caller to compare its request hash and answer with it."""
         if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             raise ValueError(f"priority: must be {PRIORITY_MIN}–{PRIORITY_MAX}, got {priority}")
         if callback_url is not None:
@@ -112,30 +132,40 @@ class MessagingService:
         units, encoding = _bill(message, limit)
         parts = _parts(message, self.long_method)
         await self._check_opt_out(sender, msisdn)
-        accepted = await self._accept(
-            NewMessage(
-                id=self.new_id(),
-                account_id=account_id,
-                sender_id=sender.id,
-                sender_name=sender.name,
-                contact=msisdn,
-                operator=sender.operator,
-                text=message,
-                units=units,
-                parts=parts,
-                encoding=encoding,
-                priority=priority,
-                callback_url=callback_url,
-                client_ref=client_ref,
-                actor=actor,
-                created_at=now,
-            )
+        new = NewMessage(
+            id=self.new_id(),
+            account_id=account_id,
+            sender_id=sender.id,
+            sender_name=sender.name,
+            contact=msisdn,
+            operator=sender.operator,
+            text=message,
+            units=units,
+            parts=parts,
+            encoding=encoding,
+            priority=priority,
+            callback_url=callback_url,
+            client_ref=client_ref,
+            actor=actor,
+            created_at=now,
         )
+        record = None
+        if idempotency is not None:
+            status, body = idempotency.answer(Accepted(new))
+            record = IdempotentResponse(
+                account_id, idempotency.key, idempotency.request_hash, status, body, now
+            )
+        accepted = await self._accept(new, record)
+        if accepted.replayed:
+            return accepted
+        self._accepted(accepted)
+        return accepted
+
+    def _accepted(self, accepted: Accepted) -> None:
         if self.on_accepted is not None:
             self.on_accepted(accepted)
         if self.after_accept is not None:
             self.after_accept(accepted.to_message())
-        return accepted
 
     async def get_message(self, account_id: str, message_id: str) -> Message:
         """The account's message with its timeline; MessageNotFound for anyone else's."""
@@ -183,9 +213,11 @@ class MessagingService:
         if await self.opt_outs.is_opted_out(sender.id, msisdn):
             raise errors.OptedOut()
 
-    async def _accept(self, new: NewMessage) -> Accepted:
+    async def _accept(self, new: NewMessage, record: IdempotentResponse | None) -> Accepted:
         try:
-            return await self.store.accept(new)
+            if record is None:
+                return await self.store.accept(new)
+            return await self.store.accept(new, idempotency=record)
         except InsufficientBalance as exc:
             raise errors.InsufficientBalance(exc.needed, exc.available) from None
         except NotFound:  # the sender ID was removed between the lookup and the accept

@@ -109,11 +109,22 @@ class LedgerStore(Protocol):
 
 
 class MessageStore(Protocol):
-    async def accept(self, message: NewMessage) -> Accepted:
+    async def accept(
+        self, message: NewMessage, *, idempotency: IdempotentResponse | None = None
+    ) -> Accepted:
         """Message + its parts' plan + debit + ledger entry + INITIATED event, in one transaction.
 
         Goes through the group-commit writer. InsufficientBalance: nothing was written.
         Answers a light `Accepted` (the message as written; `to_message()` for the full value).
+
+        `idempotency`: the answer to keep for the request's Idempotency-Key (its body is known
+        before the commit: the caller chose the message id). It is written in the same
+        transaction as the message, so no crash can leave a message without it or the other
+        way round. When an answer is already kept for (account, key), stored before or by an
+        earlier accept in the same batch, nothing is written or debited and the result is
+        `replayed` with that answer in `record` (the caller compares its request hash).
+        Checked before the float, so a replay never fails for want of units. ValueError when
+        the record's account is not the message's.
         """
         ...
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gatewayd.service.model import (
+    IdempotentResponse,
     Message,
     MessagePage,
     MessagePart,
@@ -37,22 +38,41 @@ class Policy:
 Floats = dict[str, tuple[str, int]]  # sender id → (account id, balance)
 
 
+Records = Sequence[IdempotentResponse | None]  # per message: its Idempotency-Key answer
+Kept = dict[tuple[str, str], IdempotentResponse]  # (account id, key) → the answer kept
+
+
 @dataclass(slots=True)
 class Decision:
-    """What an accept batch comes to: per message its outcome (("ok", None) or ("error",
-    exc)), the accepted ones with the float each leaves, and the total debit per sender."""
+    """What an accept batch comes to: per message its outcome (("ok", None) accepted,
+    ("ok", IdempotentResponse) a replay of the answer kept for its key, or ("error", exc)),
+    the accepted ones with the float each leaves, the total debit per sender and the
+    Idempotency-Key answers to write with them."""
 
     out: list[tuple[str, Any]]
     accepted: list[tuple[NewMessage, int]]
     debits: dict[str, int]
     refused: bool  # some message was refused for want of float
+    records: list[IdempotentResponse]
 
 
-def decide(batch: Sequence[NewMessage], floats: Floats) -> Decision:
-    """Check each message in order against the floats (updated in place as it goes)."""
+def decide(
+    batch: Sequence[NewMessage], floats: Floats, records: Records = (), kept: Kept | None = None
+) -> Decision:
+    """Check each message in order against the floats (updated in place as it goes).
+
+    A message whose key already has an answer (`kept`: stored before, or written by an earlier
+    message of this batch) is not checked and writes nothing: it replays that answer."""
     taken: set[str] = set()
-    decision = Decision([], [], {}, False)
-    for message in batch:
+    kept = {} if kept is None else kept
+    decision = Decision([], [], {}, False, [])
+    for n, message in enumerate(batch):
+        record = records[n] if records else None
+        if record is not None:
+            stored = kept.get((record.account_id, record.key))
+            if stored is not None:
+                decision.out.append(("ok", stored))
+                continue
         try:
             _check(message, floats, taken)
         except StoreError as exc:
@@ -67,23 +87,52 @@ def decide(batch: Sequence[NewMessage], floats: Floats) -> Decision:
         debits[message.sender_id] = debits.get(message.sender_id, 0) + message.units
         decision.accepted.append((message, left))
         decision.out.append(("ok", None))  # the caller answers with `Accepted(message)`
+        if record is not None:
+            kept[(record.account_id, record.key)] = record
+            decision.records.append(record)
     return decision
 
 
-async def accept_many(tx: Tx, batch: Sequence[NewMessage]) -> list[tuple[str, Any]]:
-    """Accept messages in order inside one transaction: per message ("ok", None) or
-    ("error", domain error). The floats are locked and every check is made first, in order
-    (the float seen by each message is what the earlier ones left); then the backend writes
-    all the accepted messages at once (`Tx.write_accepts`).
+async def accept_many(
+    tx: Tx, batch: Sequence[NewMessage], records: Records = ()
+) -> list[tuple[str, Any]]:
+    """Accept messages in order inside one transaction: per message ("ok", None), ("ok",
+    the answer kept for its Idempotency-Key) or ("error", domain error). The floats are
+    locked and every check is made first, in order (the float seen by each message is what
+    the earlier ones left); then the backend writes all the accepted messages, and the
+    answers for their keys, at once (`Tx.write_accepts`).
 
     A message id already stored is not looked up beforehand (ids are fresh UUIDs; the lookup
     cost a round trip per batch): the primary key refuses it, the batch fails, and the
     writer's unit-by-unit retry reports AlreadyExists for that message alone."""
     floats = await read_floats(tx, distinct(m.sender_id for m in batch), lock=True)
-    decision = decide(batch, floats)
+    decision = decide(batch, floats, records, await read_kept(tx, records))
     if decision.accepted:
-        await tx.write_accepts(decision.accepted, decision.debits)
+        await tx.write_accepts(decision.accepted, decision.debits, decision.records)
     return decision.out
+
+
+async def read_kept(tx: Tx, records: Records) -> Kept:
+    """The answers already stored for the batch's Idempotency-Keys (none read when the batch
+    has no key). The primary key (account_id, key) serves the lookup."""
+    wanted = {(r.account_id, r.key) for r in records if r is not None}
+    if not wanted:
+        return {}
+    found = await tx.fetch(
+        f"SELECT * FROM idempotency_keys WHERE account_id {tx.any(1)} AND key {tx.any(2)}",
+        tx.array(distinct(a for a, _ in wanted)), tx.array(distinct(k for _, k in wanted)),
+    )  # fmt: skip
+    kept = (rows.idempotent(tx, r) for r in found)
+    return {(r.account_id, r.key): r for r in kept if (r.account_id, r.key) in wanted}
+
+
+def check_record(message: NewMessage, record: IdempotentResponse) -> None:
+    """An Idempotency-Key answer belongs to the account that sends the message."""
+    if record.account_id != message.account_id:
+        raise ValueError(
+            f"idempotency record of account {record.account_id!r}"
+            f" for a message of {message.account_id!r}"
+        )
 
 
 def distinct(values: Iterable[str]) -> list[str]:

@@ -17,9 +17,16 @@ from typing import Any
 
 import asyncpg
 
-from gatewayd.service.model import NewMessage
+from gatewayd.service.model import IdempotentResponse, NewMessage
 from gatewayd.service.ports import AlreadyExists, StoreError
-from gatewayd.store.ops_messages import Floats, accept_many, decide, distinct, read_floats
+from gatewayd.store.ops_messages import (
+    Floats,
+    accept_many,
+    decide,
+    distinct,
+    read_floats,
+    read_kept,
+)
 from gatewayd.store.tx import Row
 from gatewayd.store.writer import AcceptUnit, Work
 
@@ -70,6 +77,12 @@ WITH m AS (
 )
 SELECT 1 / (CASE WHEN count(*) = $5 THEN 1 ELSE 0 END) FROM debited
 """
+# The same, also keeping the Idempotency-Key answers of the batch ($6, in the table's row type).
+_ACCEPT_KEYED = _ACCEPT.replace(
+    "), ledger AS (",
+    "), keys AS (\n    INSERT INTO idempotency_keys SELECT * FROM unnest($6::idempotency_keys[])"
+    "\n), ledger AS (",
+)
 
 
 def _rows(
@@ -129,14 +142,21 @@ class PgTx:
         self,
         accepted: Sequence[tuple[NewMessage, int]],
         debits: Mapping[str, int],
+        records: Sequence[IdempotentResponse] = (),
     ) -> None:
         """One statement (`_ACCEPT`); the float left after each message (`accepted`'s second
         item) is not sent: the statement computes it from the float it debits."""
         senders = sorted(debits)
         messages, entries = _rows(accepted)
-        await self._conn.execute(
-            _ACCEPT, messages, entries, senders, [debits[s] for s in senders], len(senders)
-        )
+        args: list[Any] = [messages, entries, senders, [debits[s] for s in senders], len(senders)]
+        if not records:
+            await self._conn.execute(_ACCEPT, *args)
+            return
+        keys = [
+            (r.account_id, r.key, r.request_hash, r.status_code, r.body, r.created_at)
+            for r in records
+        ]
+        await self._conn.execute(_ACCEPT_KEYED, *args, keys)
 
     def time(self, at: datetime | None) -> Any:
         return at
@@ -177,7 +197,7 @@ class PgRunner:
         if self._conns[lane].is_closed():  # the server restarted or the link dropped
             self._conns[lane] = await _connect_writer(self._dsn)
         conn = self._conns[lane]
-        accepts_only = [w.message for w in work if isinstance(w, AcceptUnit)]
+        accepts_only = [w for w in work if isinstance(w, AcceptUnit)]
         if len(accepts_only) == len(work):
             fast = await self._fast_accepts(conn, accepts_only)
             if fast is not None:
@@ -188,8 +208,11 @@ class PgRunner:
         async with conn.transaction():
             accepts = [i for i, w in enumerate(work) if isinstance(w, AcceptUnit)]
             if accepts:
-                messages = [work[i].message for i in accepts]  # type: ignore[union-attr]
-                for i, outcome in zip(accepts, await accept_many(tx, messages), strict=True):
+                units: list[AcceptUnit] = [work[i] for i in accepts]  # type: ignore[misc]
+                messages = [u.message for u in units]
+                records = [u.idempotency for u in units]
+                outcomes = await accept_many(tx, messages, records)
+                for i, outcome in zip(accepts, outcomes, strict=True):
                     out[i] = outcome
             for i, unit in enumerate(work):
                 if isinstance(unit, AcceptUnit):
@@ -202,7 +225,7 @@ class PgRunner:
         return out
 
     async def _fast_accepts(
-        self, conn: asyncpg.Connection, batch: list[NewMessage]
+        self, conn: asyncpg.Connection, units: list[AcceptUnit]
     ) -> list[tuple[str, Any]] | None:
         """A batch of accepts in one round trip, without a lock: decide against the balances
         this writer last left (read them when unknown), then write; the statement's guarded
@@ -211,14 +234,17 @@ class PgRunner:
         path — when a guard fails (another process spent from the float: nothing is written)
         or when a message would be refused for want of float (the cached balance may be
         stale-low, e.g. after a top-up elsewhere): refusals are only ever made on fresh,
-        locked balances."""
+        locked balances. A batch with Idempotency-Keys reads the answers already kept for
+        them first (one more round trip, for such batches only)."""
         tx = PgTx(conn)
+        batch = [u.message for u in units]
+        records = [u.idempotency for u in units]
         senders = distinct(m.sender_id for m in batch)
         missing = [s for s in senders if s not in self._floats]
         if missing:
             self._floats.update(await read_floats(tx, missing, lock=False))
         floats = {s: self._floats[s] for s in senders if s in self._floats}
-        decision = decide(batch, floats)
+        decision = decide(batch, floats, records, await read_kept(tx, records))
         if decision.refused:
             return None
         # What this batch will leave is known now: a batch decided on another lane meanwhile
@@ -227,7 +253,7 @@ class PgRunner:
         self._floats.update(floats)
         if decision.accepted:
             try:
-                await tx.write_accepts(decision.accepted, decision.debits)
+                await tx.write_accepts(decision.accepted, decision.debits, decision.records)
             except asyncpg.DivisionByZeroError:
                 self._floats.clear()
                 return None

@@ -174,9 +174,15 @@ class SqlStore:
 
     # -- messages ---------------------------------------------------------------------------
 
-    async def accept(self, message: NewMessage) -> Accepted:
-        await self.writer.accept(message)
-        return Accepted(message)
+    async def accept(
+        self, message: NewMessage, *, idempotency: IdempotentResponse | None = None
+    ) -> Accepted:
+        if idempotency is None:
+            await self.writer.accept(message)
+            return Accepted(message)
+        msgs.check_record(message, idempotency)
+        kept = await self.writer.accept(message, idempotency)
+        return Accepted(message, idempotency) if kept is None else Accepted(message, kept, True)
 
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
         return await self._read(lambda tx: msgs.load_message(tx, message_id, account_id))

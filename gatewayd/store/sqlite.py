@@ -30,7 +30,7 @@ from typing import Any
 
 import aiosqlite
 
-from gatewayd.service.model import NewMessage
+from gatewayd.service.model import IdempotentResponse, NewMessage
 from gatewayd.service.ports import AlreadyExists, StoreError
 from gatewayd.store import rules
 from gatewayd.store.ops_messages import accept_many
@@ -63,6 +63,11 @@ _INSERT_EVENT = (
 _INSERT_DEBIT = (
     "INSERT INTO ledger_entries (account_id, sender_id, kind, units, balance_after, actor,"
     " reason, reference, created_at) VALUES (?, ?, 'debit', ?, ?, ?, 'SMS sent', ?, ?)"
+)
+
+_INSERT_KEY = (
+    "INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, body, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -106,6 +111,7 @@ class SqliteTx(_Common):
         self,
         accepted: Sequence[tuple[NewMessage, int]],
         debits: Mapping[str, int],
+        records: Sequence[IdempotentResponse] = (),
     ) -> None:
         """One executemany per table. The writer holds the database lock, so the floats the
         checks saw are the floats, and message keys can continue from the largest without
@@ -138,6 +144,12 @@ class SqliteTx(_Common):
         conn.executemany(_INSERT_PART, parts)
         conn.executemany(_INSERT_EVENT, events)
         conn.executemany(_INSERT_DEBIT, entries)
+        if records:
+            conn.executemany(_INSERT_KEY, [
+                (r.account_id, r.key, r.request_hash, r.status_code, r.body,
+                 rules.to_us(r.created_at))
+                for r in records
+            ])  # fmt: skip
 
 
 class AioSqliteTx(_Common):
@@ -166,6 +178,7 @@ class AioSqliteTx(_Common):
         self,
         accepted: Sequence[tuple[NewMessage, int]],
         debits: Mapping[str, int],
+        records: Sequence[IdempotentResponse] = (),
     ) -> None:
         raise RuntimeError("the read connection does not write")
 
@@ -251,8 +264,11 @@ class SqliteRunner:
         out: list[tuple[str, Any]] = [("error", RuntimeError("not run"))] * len(work)
         accepts = [i for i, w in enumerate(work) if isinstance(w, AcceptUnit)]
         if accepts:
-            messages = [work[i].message for i in accepts]  # type: ignore[union-attr]
-            for i, outcome in zip(accepts, run_sync(accept_many(self._tx, messages)), strict=True):
+            units: list[AcceptUnit] = [work[i] for i in accepts]  # type: ignore[misc]
+            messages = [u.message for u in units]
+            records = [u.idempotency for u in units]
+            outcomes = run_sync(accept_many(self._tx, messages, records))
+            for i, outcome in zip(accepts, outcomes, strict=True):
                 out[i] = outcome
         for i, unit in enumerate(work):
             if isinstance(unit, AcceptUnit):

@@ -19,10 +19,9 @@ from collections.abc import Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from gatewayd.service.model import NewMessage
+from gatewayd.service.model import IdempotentResponse, NewMessage
 
 T = TypeVar("T")
-
 
 
 class Row(Protocol):
@@ -47,10 +46,12 @@ class Tx(Protocol):
         self,
         accepted: Sequence[tuple[NewMessage, int]],
         debits: Mapping[str, int],
+        records: Sequence[IdempotentResponse] = (),
     ) -> None:
         """Write checked accepts at once: per (message, float left after it) the message row,
         its parts, its INITIATED event and its debit ledger entry; then debit each float by
-        its total. Raises, writing nothing, if a float would go negative all the same."""
+        its total; and the Idempotency-Key answers `records`. Raises, writing nothing, if a
+        float would go negative all the same (or a key is taken after all)."""
         ...
 
     def time(self, at: datetime | None) -> Any:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from gatewayd.service.model import NewMessage
+from gatewayd.service.model import IdempotentResponse, NewMessage
 from gatewayd.store.tx import Tx
 
 T = TypeVar("T")
@@ -38,9 +38,11 @@ class Unit(Generic[T]):
 
 @dataclass(slots=True)
 class AcceptUnit:
-    """An accept: batched with the other accepts of its transaction (ops_messages.accept_many)."""
+    """An accept: batched with the other accepts of its transaction (ops_messages.accept_many),
+    with the Idempotency-Key answer to keep in the same transaction, if any."""
 
     message: NewMessage
+    idempotency: IdempotentResponse | None = None
     future: asyncio.Future[Any] = field(default_factory=lambda: _loop().create_future())
 
 
@@ -99,8 +101,10 @@ class GroupWriter:
         self._put(unit)
         return await unit.future
 
-    async def accept(self, message: NewMessage) -> Any:
-        unit = AcceptUnit(message)
+    async def accept(
+        self, message: NewMessage, idempotency: IdempotentResponse | None = None
+    ) -> Any:
+        unit = AcceptUnit(message, idempotency)
         self._put(unit)
         return await unit.future
 

@@ -220,7 +220,15 @@ class MemoryStore:
 
     # -- messages: accept and read --------------------------------------------------------
 
-    async def accept(self, message: NewMessage) -> Accepted:
+    async def accept(
+        self, message: NewMessage, *, idempotency: IdempotentResponse | None = None
+    ) -> Accepted:
+        if idempotency is not None:
+            if idempotency.account_id != message.account_id:
+                raise ValueError("idempotency record of another account")
+            kept = self._idempotent.get((idempotency.account_id, idempotency.key))
+            if kept is not None:
+                return Accepted(message, kept, True)
         sender = _get(self._senders, message.sender_id, "sender")
         if sender.account_id != message.account_id:
             raise NotFound(f"sender {message.sender_id}")
@@ -253,7 +261,9 @@ class MemoryStore:
                 message.id, MessageStatus.INITIATED, message.description, message.created_at
             )
         ]
-        return Accepted(message)
+        if idempotency is not None:
+            self._idempotent[(idempotency.account_id, idempotency.key)] = idempotency
+        return Accepted(message, idempotency)
 
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
         message = _get(self._messages, message_id, "message")
