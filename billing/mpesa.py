@@ -213,12 +213,16 @@ def _payment(metadata: Mapping[str, Any]) -> Payment:
 
 
 def _cents(value: object) -> int:
+    """Amount (KES, at most two decimals) as integer cents; DarajaError for anything else,
+    including infinities and NaN, which `Decimal` reads but no payment can be."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise DarajaError("CallbackMetadata.Amount", f"must be a number, got {value!r}")
     try:
         amount = Decimal(str(value)) * 100
     except InvalidOperation:
         raise DarajaError("CallbackMetadata.Amount", f"must be a number, got {value!r}") from None
+    if not amount.is_finite():
+        raise DarajaError("CallbackMetadata.Amount", f"must be a finite number, got {value!r}")
     if amount != amount.to_integral_value() or amount <= 0:
         raise DarajaError("CallbackMetadata.Amount", f"must be positive KES, got {value!r}")
     return int(amount)

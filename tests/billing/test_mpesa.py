@@ -197,6 +197,12 @@ def test_malformed_callbacks_fail_naming_the_field(body: object, field: str) -> 
         ({"Name": "Amount", "Value": "lots"}, "CallbackMetadata.Amount"),
         ({"Name": "Amount", "Value": 0}, "CallbackMetadata.Amount"),
         ({"Name": "Amount", "Value": 1.005}, "CallbackMetadata.Amount"),
+        ({"Name": "Amount", "Value": "Infinity"}, "CallbackMetadata.Amount"),
+        ({"Name": "Amount", "Value": "-Infinity"}, "CallbackMetadata.Amount"),
+        ({"Name": "Amount", "Value": float("inf")}, "CallbackMetadata.Amount"),
+        ({"Name": "Amount", "Value": "NaN"}, "CallbackMetadata.Amount"),
+        ({"Name": "Amount", "Value": float("nan")}, "CallbackMetadata.Amount"),
+        ({"Name": "Amount", "Value": "sNaN"}, "CallbackMetadata.Amount"),
         ({"Name": "TransactionDate", "Value": "yesterday"}, "CallbackMetadata.TransactionDate"),
     ],
 )
