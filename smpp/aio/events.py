@@ -130,6 +130,19 @@ class Inbound:
         return self.receipt is not None
 
 
+@dataclass(frozen=True, slots=True)
+class LateAccept:
+    """The SMSC accepted a part after its response timeout, when the part had already been
+    written again (or given up): the SMSC holds a copy under `message_id`, whose receipt
+    will come. The daemon can map that id to the same part and count the duplicate."""
+
+    ref: Hashable | None
+    part_index: int
+    message_id: str
+    message_key: str | None
+    bind_id: str
+
+
 DeliverHandler = Callable[[Inbound], Awaitable[int | None]]
 """Stores an inbound message, then returns the deliver_sm_resp status (None or 0 = ESME_ROK).
 The resp is written only after it returns; an exception answers ESME_RX_T_APPN so the SMSC
@@ -145,3 +158,4 @@ class PoolHandlers:
 
     on_deliver: DeliverHandler
     on_bind_state: BindStateHandler | None = None
+    on_late_accept: Callable[[LateAccept], None] | None = None

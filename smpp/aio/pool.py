@@ -46,6 +46,7 @@ from smpp.aio.config import BindRole, PoolConfig
 from smpp.aio.events import (
     BindState,
     BindStateChanged,
+    LateAccept,
     MessageResult,
     Outcome,
     PoolHandlers,
@@ -375,12 +376,7 @@ class BindPool:
         self._drain()
 
     def _accepted(self, slot: BindSlot, part: Part, status: int, message_id: str) -> None:
-        try:
-            key: str | None = normalise_message_id(
-                message_id, self.config.id_format, from_receipt=False
-            )
-        except ValueError:
-            key = None
+        key = self._message_key(message_id)
         result = part.result(
             Outcome.OK,
             status=status,
@@ -394,6 +390,12 @@ class BindPool:
                 self._abandon(nxt, Outcome.NOT_SENT, "pool stopped")
             else:
                 self._ready.appendleft(nxt)
+
+    def _message_key(self, message_id: str) -> str | None:
+        try:
+            return normalise_message_id(message_id, self.config.id_format, from_receipt=False)
+        except ValueError:
+            return None
 
     def _settle_failed(self, slot: BindSlot, part: Part, outcome: Outcome, status: int) -> None:
         name = status_name(status)
@@ -428,13 +430,20 @@ class BindPool:
         self._drain()
 
     def late_answer(self, slot: BindSlot, part: Part, event: LateResponse) -> None:
-        """An answer after the timeout settles a part still waiting to be resent."""
-        if event.status_class is not StatusClass.OK or part.message.done:
+        """An acceptance after the timeout settles a part still waiting to be resent;
+        otherwise the SMSC holds a copy, reported as a `LateAccept`."""
+        if event.status_class is not StatusClass.OK:
             return
-        if part in self._ready and part not in slot.parts:
+        if not part.message.done and part in self._ready:
             self._ready.remove(part)
             self._accepted(slot, part, event.command_status, event.message_id)
             self._drain()
+            return
+        handler = self.handlers.on_late_accept
+        if handler is not None:
+            key = self._message_key(event.message_id)
+            message = part.message
+            handler(LateAccept(message.ref, part.index, event.message_id, key, slot.bind_id))
 
     def _abandon(self, part: Part, outcome: Outcome, reason: str) -> None:
         ref = part.message.ref

@@ -15,6 +15,7 @@ from smpp.aio import (
     BindState,
     BindStateChanged,
     Inbound,
+    LateAccept,
     PoolConfig,
     PoolHandlers,
 )
@@ -28,10 +29,12 @@ class Recorder:
 
     inbound: list[Inbound] = field(default_factory=list)
     states: list[BindStateChanged] = field(default_factory=list)
+    late: list[LateAccept] = field(default_factory=list)
     answer: int | None = None
     gate: asyncio.Event | None = None  # when set, the handler waits for it before answering
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     state_seen: asyncio.Event = field(default_factory=asyncio.Event)
+    late_seen: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def on_deliver(self, inbound: Inbound) -> int | None:
         self.inbound.append(inbound)
@@ -39,6 +42,10 @@ class Recorder:
         if self.gate is not None:
             await self.gate.wait()
         return self.answer
+
+    def on_late_accept(self, event: LateAccept) -> None:
+        self.late.append(event)
+        self.late_seen.set()
 
     def on_bind_state(self, event: BindStateChanged) -> None:
         self.states.append(event)
@@ -59,7 +66,11 @@ class Recorder:
 
     @property
     def handlers(self) -> PoolHandlers:
-        return PoolHandlers(on_deliver=self.on_deliver, on_bind_state=self.on_bind_state)
+        return PoolHandlers(
+            on_deliver=self.on_deliver,
+            on_bind_state=self.on_bind_state,
+            on_late_accept=self.on_late_accept,
+        )
 
 
 StartSim = Callable[..., Awaitable[Simulator]]

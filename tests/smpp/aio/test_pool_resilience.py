@@ -200,3 +200,18 @@ async def test_a_drop_in_the_middle_of_a_long_message_keeps_its_order(
         first_seen.setdefault(seq, at)
     assert sorted(first_seen, key=first_seen.__getitem__) == [1, 2, 3]
     assert result.parts[1].in_doubt and not result.parts[0].in_doubt
+
+
+async def test_acceptances_after_the_timeout_are_reported_as_late_copies(
+    start_sim: StartSim, start_pool: StartPool
+) -> None:
+    sim = await start_sim(latency=Latency(fixed=0.15))
+    pool, rec = await start_pool(sim, response_timeout=0.05, max_attempts=2)
+    part = (await pool.submit([sms(receipt=False)], ref="m")).parts[0]
+    assert part.outcome is Outcome.RETRY and part.in_doubt and part.attempts == 2
+    while len(rec.late) < 2:
+        rec.late_seen.clear()
+        await asyncio.wait_for(rec.late_seen.wait(), 5)
+    assert sim.records().accepted == 2
+    ids = [s.message_id for s in sim.records().submits[:2]]
+    assert [(a.ref, a.part_index, a.message_id) for a in rec.late] == [("m", 0, i) for i in ids]
