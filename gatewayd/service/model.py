@@ -327,6 +327,32 @@ class InboundMessage:
     smsc_message_id: str | None = None
 
 
+class OptOutSource(enum.StrEnum):
+    """How a number came to be opted out."""
+
+    KEYWORD = "keyword"  # the subscriber sent STOP (or another configured keyword)
+    ADMIN = "admin"  # an operator of the gateway, e.g. on a complaint
+    API = "api"  # the account, through the API
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    """A number that must get no promotional traffic from one sender ID.
+
+    The scope is the sender ID (one row of `senders`: an account's name on one operator), as
+    Safaricom's rule for promotional traffic has it: a STOP to one brand does not silence
+    the account's other brands, and a subscriber is on one operator, so the sender ID of
+    that operator is the one that matters.
+    """
+
+    account_id: str
+    sender_id: str
+    contact: str  # canonical 254XXXXXXXXX
+    since: datetime
+    source: OptOutSource
+    reference: str = ""  # the MO message id of a STOP, an admin's note, …
+
+
 @dataclass(frozen=True, slots=True)
 class IdempotentResponse:
     """A stored answer to a request made with an Idempotency-Key (kept 24 hours)."""

@@ -30,6 +30,8 @@ from gatewayd.service.model import (
     MessagePart,
     MessageStatus,
     NewMessage,
+    OptOut,
+    OptOutSource,
     Package,
     ReceiptResult,
     SenderId,
@@ -300,6 +302,39 @@ class TopUpStore(Protocol):
     async def pending_topups_before(self, cutoff: datetime) -> Sequence[TopUp]: ...
 
 
+class OptOutStore(Protocol):
+    """Numbers opted out of a sender ID's promotional traffic (see `OptOut`)."""
+
+    async def opt_out(
+        self,
+        sender_id: str,
+        contact: str,
+        source: OptOutSource,
+        now: datetime,
+        reference: str = "",
+    ) -> tuple[OptOut, bool]:
+        """Record the opt-out; returns it and whether this call made it (False: the number
+        was opted out already, and keeps its first `since`). NotFound: no such sender ID."""
+        ...
+
+    async def opt_in(self, sender_id: str, contact: str) -> bool:
+        """Lift the opt-out; whether there was one."""
+        ...
+
+    async def is_opted_out(self, sender_id: str, contact: str) -> bool: ...
+
+    async def list_opt_outs(
+        self,
+        account_id: str,
+        *,
+        sender_id: str | None = None,
+        contact: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[OptOut]:
+        """The account's opt-outs, newest first (since, then contact)."""
+        ...
+
+
 class IdempotencyStore(Protocol):
     async def get_idempotent(self, account_id: str, key: str) -> IdempotentResponse | None: ...
     async def put_idempotent(self, response: IdempotentResponse) -> IdempotentResponse:
@@ -317,6 +352,7 @@ class Store(
     IdempotencyStore,
     CallbackOutbox,
     InboundStore,
+    OptOutStore,
     Protocol,
 ):
     """Everything the daemon keeps. `close()` flushes the writer and closes connections."""
@@ -337,6 +373,7 @@ __all__ = [
     "MessagePart",
     "MessageStore",
     "NotFound",
+    "OptOutStore",
     "Store",
     "StoreError",
     "TopUpStore",

@@ -225,6 +225,21 @@ _INITIAL = [
 ]
 
 
+# Numbers opted out of a sender ID's promotional traffic. Keyed by the sender ID (Safaricom's
+# scope for promotional opt-outs; see model.OptOut), one row while the opt-out stands: START
+# deletes it. The account is kept for listing without a join.
+_OPT_OUTS = [
+    """CREATE TABLE opt_outs (
+        sender_id text NOT NULL REFERENCES senders(id),
+        contact text NOT NULL,
+        account_id text NOT NULL,
+        since {ts} NOT NULL,
+        source text NOT NULL CHECK (source IN ('keyword', 'admin', 'api')),
+        reference text NOT NULL,
+        PRIMARY KEY (sender_id, contact))""",
+    "CREATE INDEX opt_outs_account ON opt_outs (account_id, since DESC, contact)",
+]
+
 _PG_ONLY = "{pg_only}"
 
 
@@ -235,7 +250,10 @@ def _migration(version: int, name: str, statements: list[str]) -> Migration:
     return Migration(version, name, sqlite, tuple(p[1] for p in pairs))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_migration(1, "initial schema", _INITIAL),)
+MIGRATIONS: tuple[Migration, ...] = (
+    _migration(1, "initial schema", _INITIAL),
+    _migration(2, "opt-outs", _OPT_OUTS),
+)
 
 _BOOKKEEPING = {
     "sqlite": "CREATE TABLE IF NOT EXISTS schema_migrations ("

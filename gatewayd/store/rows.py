@@ -19,6 +19,8 @@ from gatewayd.service.model import (
     Message,
     MessagePart,
     MessageStatus,
+    OptOut,
+    OptOutSource,
     Package,
     PartStatus,
     SenderId,
@@ -132,6 +134,13 @@ def idempotent(tx: Tx, r: Row) -> IdempotentResponse:
     return IdempotentResponse(
         r["account_id"], r["key"], r["request_hash"], int(r["status_code"]), bytes(r["body"]),
         tx.datetime(r["created_at"]),
+    )  # fmt: skip
+
+
+def opt_out(tx: Tx, r: Row) -> OptOut:
+    return OptOut(
+        r["account_id"], r["sender_id"], r["contact"], tx.datetime(r["since"]),
+        OptOutSource(r["source"]), r["reference"],
     )  # fmt: skip
 
 

@@ -26,6 +26,8 @@ from gatewayd.service.model import (
     MessagePage,
     MessageStatus,
     NewMessage,
+    OptOut,
+    OptOutSource,
     Package,
     ReceiptResult,
     SenderId,
@@ -40,6 +42,7 @@ from gatewayd.service.ports import Store
 from gatewayd.store import ops_ledger as ledger
 from gatewayd.store import ops_lifecycle as life
 from gatewayd.store import ops_messages as msgs
+from gatewayd.store import ops_optouts as optouts
 from gatewayd.store import ops_other as other
 from gatewayd.store.migrations import apply_migrations
 from gatewayd.store.ops_messages import Policy
@@ -376,6 +379,38 @@ class SqlStore:
 
     async def pending_topups_before(self, cutoff: datetime) -> Sequence[TopUp]:
         return await self._read(lambda tx: other.pending_topups_before(tx, cutoff))
+
+    # -- opt-outs ---------------------------------------------------------------------------
+
+    async def opt_out(
+        self,
+        sender_id: str,
+        contact: str,
+        source: OptOutSource,
+        now: datetime,
+        reference: str = "",
+    ) -> tuple[OptOut, bool]:
+        return await self._write(
+            lambda tx: optouts.opt_out(tx, sender_id, contact, source, now, reference)
+        )
+
+    async def opt_in(self, sender_id: str, contact: str) -> bool:
+        return await self._write(lambda tx: optouts.opt_in(tx, sender_id, contact))
+
+    async def is_opted_out(self, sender_id: str, contact: str) -> bool:
+        return await self._read(lambda tx: optouts.is_opted_out(tx, sender_id, contact))
+
+    async def list_opt_outs(
+        self,
+        account_id: str,
+        *,
+        sender_id: str | None = None,
+        contact: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[OptOut]:
+        return await self._read(
+            lambda tx: optouts.list_opt_outs(tx, account_id, sender_id, contact, limit)
+        )
 
     # -- idempotency ------------------------------------------------------------------------
 

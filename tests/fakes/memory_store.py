@@ -32,6 +32,8 @@ from gatewayd.service.model import (
     MessagePart,
     MessageStatus,
     NewMessage,
+    OptOut,
+    OptOutSource,
     Package,
     PartStatus,
     ReceiptOutcome,
@@ -81,6 +83,7 @@ class MemoryStore:
         self._idempotent: dict[_Key, IdempotentResponse] = {}
         self._callbacks: dict[int, CallbackJob] = {}
         self._inbound: dict[str, InboundMessage] = {}
+        self._opt_outs: dict[_Key, OptOut] = {}
         self._ids = itertools.count(1)
         self.closed = False
 
@@ -703,6 +706,49 @@ class MemoryStore:
             if t.status is TopUpStatus.PENDING and t.created_at < cutoff
         ]
         return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    # -- opt-outs -------------------------------------------------------------------------
+
+    async def opt_out(
+        self,
+        sender_id: str,
+        contact: str,
+        source: OptOutSource,
+        now: datetime,
+        reference: str = "",
+    ) -> tuple[OptOut, bool]:
+        sender = _get(self._senders, sender_id, "sender")
+        standing = self._opt_outs.get((sender_id, contact))
+        if standing is not None:
+            return standing, False
+        record = OptOut(sender.account_id, sender_id, contact, now, source, reference)
+        self._opt_outs[(sender_id, contact)] = record
+        return record, True
+
+    async def opt_in(self, sender_id: str, contact: str) -> bool:
+        return self._opt_outs.pop((sender_id, contact), None) is not None
+
+    async def is_opted_out(self, sender_id: str, contact: str) -> bool:
+        return (sender_id, contact) in self._opt_outs
+
+    async def list_opt_outs(
+        self,
+        account_id: str,
+        *,
+        sender_id: str | None = None,
+        contact: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[OptOut]:
+        found = [
+            o
+            for o in self._opt_outs.values()
+            if o.account_id == account_id
+            and sender_id in (None, o.sender_id)
+            and contact in (None, o.contact)
+        ]
+        found.sort(key=lambda o: o.contact)
+        found.sort(key=lambda o: o.since, reverse=True)
+        return found[:limit]
 
     # -- idempotency ----------------------------------------------------------------------
 
