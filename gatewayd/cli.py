@@ -23,7 +23,6 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,7 +30,7 @@ from config.loader import ConfigError, default_config_path, load_settings
 from config.settings import MpesaSettings, Settings
 from gatewayd import __version__, logs
 from gatewayd import store as store_backend
-from gatewayd.adapters.daraja import DarajaClient, DarajaConfig
+from gatewayd.adapters.daraja import DarajaClient
 from gatewayd.admin import Admin, AdminError, kes, table, to_jsonable
 from gatewayd.service.auth import hash_secret, new_client_credentials
 from gatewayd.service.model import (
@@ -42,7 +41,7 @@ from gatewayd.service.model import (
     TopUpStatus,
 )
 from gatewayd.service.ports import Store, StoreError
-from gatewayd.service.topups import DEFAULT_EXPIRY, TopUps
+from gatewayd.service.topups import TopUps
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 78
 StoreFactory = Callable[[Settings], Store | Awaitable[Store]]
@@ -204,6 +203,9 @@ def cmd_admin(
 
 
 async def _admin(args: argparse.Namespace, settings: Settings, factory: StoreFactory) -> Output:
+    # The daemon builds Daraja and the top-up expiry from [mpesa] the same way.
+    from gatewayd.main import daraja_config, topup_expiry  # noqa: PLC0415 (only admin needs it)
+
     store = await _opened(factory, settings)
     daraja: DarajaClient | None = None
     try:
@@ -224,25 +226,6 @@ async def _admin(args: argparse.Namespace, settings: Settings, factory: StoreFac
         if daraja is not None:
             await daraja.close()
         await store.close()
-
-
-def daraja_config(mpesa: MpesaSettings) -> DarajaConfig:
-    """The Daraja adapter's configuration from `[mpesa]` (the daemon builds it the same way)."""
-    return DarajaConfig(
-        consumer_key=mpesa.consumer_key,
-        consumer_secret=mpesa.consumer_secret.get_secret_value(),
-        shortcode=mpesa.shortcode,
-        passkey=mpesa.passkey.get_secret_value(),
-        callback_url=mpesa.callback_url,
-        base_url=mpesa.base_url,
-    )
-
-
-def topup_expiry(settings: Settings) -> timedelta:
-    """How long an M-Pesa top-up waits for its callback: `[mpesa] stk_timeout`."""
-    if settings.mpesa is None:
-        return DEFAULT_EXPIRY
-    return timedelta(seconds=settings.mpesa.stk_timeout)
 
 
 def _mpesa(settings: Settings, args: argparse.Namespace) -> MpesaSettings:

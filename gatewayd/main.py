@@ -7,7 +7,14 @@ that keeps every message accounted for:
 
     STOPPING=1 → intake closed (HTTP stops) → dispatchers stop claiming → windows drain for up
     to [shutdown] drain_timeout → binds unbind (unbind_timeout) → what is still unanswered
-    stays SUBMITTING and is "in doubt" at the next start → workers stop → store closed → 0.
+    stays SUBMITTING and is "in doubt" at the next start → workers stop → Daraja client closed
+    → store closed → 0.
+
+Top-ups: the use-cases are always built (offline top-ups need no M-Pesa); the Daraja client,
+M-Pesa top-ups and the route Daraja calls back on (the path of `[mpesa] callback_url`, behind
+whatever terminates TLS) exist only when `[mpesa]` is configured: without Daraja to confirm a
+payment, a callback must not be taken at all. A timer settles M-Pesa top-ups whose callback
+never came. `[mpesa]` is read at start; SIGHUP does not change it.
 
 SIGHUP reloads the prefix table (the reference is swapped: sends in progress finish with the
 old one) and the `[[smsc]]` tables: binds whose settings did not change stay up, changed or
@@ -23,15 +30,17 @@ import contextlib
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry
 
 from config.loader import default_config_path, load_settings
-from config.settings import Settings, SmscSettings
+from config.settings import MpesaSettings, Settings, SmscSettings
 from gatewayd import __version__
+from gatewayd.adapters.daraja import DarajaClient, DarajaConfig
 from gatewayd.lifecycle import Lifecycle
 from gatewayd.links import SmscLink, start_link
 from gatewayd.logs import get_logger
@@ -41,13 +50,15 @@ from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.messaging import MessagingService
 from gatewayd.service.model import InDoubtPolicy, Message, RefundPolicy, SenderType
 from gatewayd.service.ports import Store
+from gatewayd.service.topups import DEFAULT_EXPIRY, TopUps
 from gatewayd.store import open_store
 from gatewayd.workers.callbacks import CallbackSender
 from gatewayd.workers.dispatcher import SmscProfile
 from gatewayd.workers.receipts import ReceiptSource
-from gatewayd.workers.sweeper import Sweeper
+from gatewayd.workers.sweeper import TOPUP_SWEEP_PERIOD, Sweeper, TopUpSweeper
 from http_api import ApiDeps, ApiSettings, BindState, Readiness, create_app
 from http_api.server import ApiServer, start_server
+from http_api.topup_access import AccountTopUps
 from routing import PrefixTable, PrefixTableHolder
 from smpp.aio import BindMode, PoolConfig
 from smpp.core.msgid import MessageIdFormat
@@ -84,6 +95,38 @@ def signing_keys(settings: Settings) -> SigningKeys:
         log.warning("auth_ephemeral_key", reason="no [auth] signing_keys: tokens end at restart")
         return SigningKeys("ephemeral", {"ephemeral": secrets.token_bytes(32)})
     return SigningKeys(kid, settings.auth.verification_keys())
+
+
+def daraja_config(mpesa: MpesaSettings) -> DarajaConfig:
+    """The Daraja adapter's configuration from `[mpesa]` (the daemon and `admin topup`)."""
+    return DarajaConfig(
+        consumer_key=mpesa.consumer_key,
+        consumer_secret=mpesa.consumer_secret.get_secret_value(),
+        shortcode=mpesa.shortcode,
+        passkey=mpesa.passkey.get_secret_value(),
+        callback_url=mpesa.callback_url,
+        base_url=mpesa.base_url,
+    )
+
+
+def topup_expiry(settings: Settings) -> timedelta:
+    """How long an M-Pesa top-up waits for its callback: `[mpesa] stk_timeout`."""
+    if settings.mpesa is None:
+        return DEFAULT_EXPIRY
+    return timedelta(seconds=settings.mpesa.stk_timeout)
+
+
+def topup_sweep_period(settings: Settings) -> float:
+    """Seconds between expiry passes: every 30 s, or every stk_timeout when that is shorter
+    (an overdue top-up is then settled within twice its timeout)."""
+    return min(TOPUP_SWEEP_PERIOD, topup_expiry(settings).total_seconds())
+
+
+def mpesa_callback_path(settings: Settings) -> str | None:
+    """The path of `[mpesa] callback_url`, which Daraja POSTs to; None without `[mpesa]`."""
+    if settings.mpesa is None:
+        return None
+    return urlsplit(settings.mpesa.callback_url).path or "/"
 
 
 def long_method_for(smscs: Sequence[SmscSettings]) -> LongMessageMethod:
@@ -155,6 +198,9 @@ class Daemon:
         self.prefixes = PrefixTableHolder(load_prefixes(self.settings))
         self.sweeper: Sweeper | None = None
         self.callbacks: CallbackSender | None = None
+        self.daraja: DarajaClient | None = None
+        self.topups: TopUps | None = None
+        self.topup_sweeper: TopUpSweeper | None = None
 
     # -- start ------------------------------------------------------------------------------
 
@@ -163,8 +209,9 @@ class Daemon:
         self.store = await self._open_store()
         await self._recover(self.store)
         messaging = self._messaging(self.store)
+        self.topups = self._topups(self.store)
         self.accepting = True
-        self.server = await self._serve(self.store, messaging)
+        self.server = await self._serve(self.store, messaging, self.topups)
         log.info(
             "http_listening", url=self.server.url, host=self.server.host, port=self.server.port
         )
@@ -209,7 +256,16 @@ class Daemon:
             after_accept=self._kick,
         )
 
-    async def _serve(self, store: Store, messaging: MessagingService) -> ApiServer:
+    def _topups(self, store: Store) -> TopUps:
+        """The top-up use-cases; M-Pesa through Daraja only when [mpesa] is configured."""
+        mpesa = self.settings.mpesa
+        if mpesa is not None:
+            self.daraja = DarajaClient(daraja_config(mpesa))
+            log.info("mpesa_configured", base_url=mpesa.base_url, shortcode=mpesa.shortcode,
+                     callback_path=mpesa_callback_path(self.settings))  # fmt: skip
+        return TopUps(store, self.daraja, expiry=topup_expiry(self.settings))
+
+    async def _serve(self, store: Store, messaging: MessagingService, topups: TopUps) -> ApiServer:
         http = self.settings.http
         auth = AuthService(
             store=store,
@@ -231,6 +287,8 @@ class Daemon:
             ),
             queue_depth=lambda: self._queue_depth,
             clock=self.clock,
+            topups=AccountTopUps(topups, store),
+            mpesa_callback_path=mpesa_callback_path(self.settings),
         )
         return await start_server(
             create_app(deps), http.host, http.port, shutdown_timeout=HTTP_STOP_BUDGET
@@ -251,6 +309,11 @@ class Daemon:
         self._tasks.append(loop.create_task(self._sample(), name="sampler"))
         self.callbacks = _start_callbacks(self.settings, store, self.metrics, self.clock)
         self._tasks.append(loop.create_task(self.callbacks.run(), name="callbacks"))
+        if self.topups is not None:
+            self.topup_sweeper = TopUpSweeper(
+                self.topups, self.clock, period=topup_sweep_period(self.settings)
+            )
+            self._tasks.append(loop.create_task(self.topup_sweeper.run(), name="topup_sweeper"))
 
     def _message_moved(self, message: Message) -> None:
         """A receipt moved a message: its callback may be due now."""
@@ -353,11 +416,15 @@ class Daemon:
                 await link.dispatcher.cancel_in_flight()
         if self.sweeper is not None:
             self.sweeper.stop()
+        if self.topup_sweeper is not None:
+            self.topup_sweeper.stop()
         if self.callbacks is not None:
             await self.callbacks.stop(budget.unbind_timeout)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.daraja is not None:
+            await self.daraja.close()
         if self.store is not None:
             await self.store.close()
             log.info("store_closed")

@@ -1,23 +1,30 @@
-"""The sweeper: drops what has outlived its use, on a period, until stopped.
+"""The sweepers: periodic housekeeping, each on its own period, until stopped.
 
-Receipt map entries and parked receipts past their TTL (`purge_expired`) and Idempotency-Key
-responses older than 24 hours (seed 001). Scheduled messages need nothing here: the queue
-skips them until they are due and the dispatchers' polls pick them up then.
+`Sweeper` drops what has outlived its use: receipt map entries and parked receipts past their
+TTL (`purge_expired`) and Idempotency-Key responses older than 24 hours (seed 001). Scheduled
+messages need nothing here: the queue skips them until they are due and the dispatchers' polls
+pick them up then.
+
+`TopUpSweeper` settles M-Pesa top-ups whose callback never came (`TopUps.expire`: Daraja's
+status query first, FAILED when it has no answer either). What needs a person (a payment
+reported for a top-up that already failed …) is logged as a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from gatewayd.logs import get_logger
 from gatewayd.service.ports import IdempotencyStore, MessageStore
+from gatewayd.service.topups import Settled
 
 log = get_logger("gatewayd.sweeper")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+TOPUP_SWEEP_PERIOD = 30.0  # seconds between two expiry passes over PENDING M-Pesa top-ups
 
 
 class SweepStore(MessageStore, IdempotencyStore, Protocol):
@@ -54,12 +61,65 @@ class Sweeper:
         return receipts, keys
 
     async def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                await self.sweep()
-            except Exception:  # a failed pass is retried at the next period
-                log.exception("sweep_failed")
-            try:
-                await asyncio.wait_for(self._stop.wait(), self._period)
-            except TimeoutError:
-                continue
+        await _every(self._period, self._stop, self.sweep, "sweep_failed")
+
+
+class ExpiringTopUps(Protocol):
+    """What the top-up sweeper drives: `gatewayd.service.topups.TopUps.expire`."""
+
+    async def expire(self, now: datetime) -> Sequence[Settled]: ...
+
+
+class TopUpSweeper:
+    """Runs `TopUps.expire` every `period` seconds until `stop()`."""
+
+    def __init__(
+        self,
+        topups: ExpiringTopUps,
+        clock: Callable[[], datetime],
+        *,
+        period: float = TOPUP_SWEEP_PERIOD,
+    ) -> None:
+        self._topups = topups
+        self._clock = clock
+        self._period = period
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def sweep(self) -> Sequence[Settled]:
+        """One pass: every overdue M-Pesa top-up asked about and settled where it can be."""
+        swept = await self._topups.expire(self._clock())
+        for one in swept:
+            topup = one.topup
+            if one.changed:
+                log.info(
+                    "topup_expired", topup_id=topup.id, status=topup.status.value,
+                    description=topup.result_desc,
+                )  # fmt: skip
+            if one.review:
+                log.warning(
+                    "topup_review", topup_id=topup.id, status=topup.status.value,
+                    review=one.review,
+                )  # fmt: skip
+        return swept
+
+    async def run(self) -> None:
+        await _every(self._period, self._stop, self.sweep, "topup_sweep_failed")
+
+
+async def _every(
+    period: float, stop: asyncio.Event, work: Callable[[], Awaitable[object]], failed: str
+) -> None:
+    """`work()` now and then every `period` seconds until `stop` is set; a failed pass is
+    logged as `failed` and retried at the next period."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception(failed)
+        try:
+            await asyncio.wait_for(stop.wait(), period)
+        except TimeoutError:
+            continue
