@@ -69,6 +69,7 @@ def summarise(path: Path, top: int = 15) -> str:
     self_by: Counter[str] = Counter()
     func_by: Counter[str] = Counter()
     incl_by: Counter[str] = Counter()
+    incl_fn: Counter[str] = Counter()
     act_by: Counter[str] = Counter()
     thread_by: Counter[str] = Counter()
     for thread, frames, count in stacks:
@@ -79,6 +80,8 @@ def summarise(path: Path, top: int = 15) -> str:
         func_by[f"{func} ({module})"] += count
         for name in {m for _, m in frames if is_ours(m) and m not in ROOTS}:
             incl_by[name] += count
+        for name in {f"{m}.{f}" for f, m in frames if is_ours(m) and m not in ROOTS}:
+            incl_fn[name] += count
         act_by[activity(thread, frames)] += count
         thread_by[thread] += count
 
@@ -91,6 +94,7 @@ def summarise(path: Path, top: int = 15) -> str:
     lines += block("by thread", thread_by, 6)
     lines += block("by component (outermost project module on the stack)", act_by, top)
     lines += block("inclusive, by project module (it and what it calls)", incl_by, top + 10)
+    lines += block("inclusive, by project function", incl_fn, top + 15)
     lines += block("self time by module", self_by, top)
     lines += block("self time by function", func_by, top)
     return "\n".join(lines)
