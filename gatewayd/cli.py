@@ -1,6 +1,6 @@
 """The `gatewayd` command: run | migrate | sim | demo | admin ….
 
-    gatewayd [-c FILE] run          the daemon (systemd runs this)
+    gatewayd [-c FILE] run          the daemon (systemd runs this); SIGHUP rereads FILE
     gatewayd [-c FILE] migrate      create or upgrade the store's schema
     gatewayd [-c FILE] sim          the SMSC simulator
     gatewayd demo                   simulated SMSCs + the daemon on loopback + a demo account
@@ -127,7 +127,8 @@ async def _awaited(value: Awaitable[Any]) -> Any:
 def cmd_run(args: argparse.Namespace, settings: Settings, _f: StoreFactory, _o: TextIO) -> int:
     logs.configure(settings.log.level, settings.log.format)
     _warn_if_world_readable(args.config or default_config_path())
-    return _call(_entry("run"), settings)
+    # SIGHUP rereads the file given with -c (without one, the default path again)
+    return _call(_entry("run"), settings, config_path=args.config)
 
 
 def _warn_if_world_readable(path: Path | None) -> None:

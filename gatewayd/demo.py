@@ -239,22 +239,26 @@ def sim_config(settings: Settings) -> SimulatorConfig:
 
 
 async def sim(settings: Settings, *, shutdown_trigger: Any = None) -> int:
-    """`gatewayd sim`: the simulated SMSCs of [sim], until SIGTERM/SIGINT."""
+    """`gatewayd sim`: the simulated SMSCs of [sim], until SIGTERM/SIGINT (or until
+    `shutdown_trigger()` returns). The signals are taken before anything listens, so a stop
+    that follows the printed ports is always a clean one."""
     from gatewayd.lifecycle import Signals  # noqa: PLC0415
 
-    simulator = await start_simulator(sim_config(settings))
+    signals = Signals()
+    if shutdown_trigger is None:
+        signals.install()
+        shutdown_trigger = signals.wait
     try:
-        for name, smsc in simulator.smscs.items():
-            log.info("sim_listening", smsc=name, host=smsc.host, port=smsc.port)
-        if shutdown_trigger is not None:
+        simulator = await start_simulator(sim_config(settings))
+        try:
+            for name, smsc in simulator.smscs.items():
+                log.info("sim_listening", smsc=name, host=smsc.host, port=smsc.port)
+            if simulator.control is not None:
+                control = simulator.control
+                log.info("sim_control_listening", host=control.host, port=control.port)
             await shutdown_trigger()
-        else:
-            signals = Signals()
-            signals.install()
-            try:
-                await signals.wait()
-            finally:
-                signals.remove()
+        finally:
+            await simulator.close()
     finally:
-        await simulator.close()
+        signals.remove()
     return 0

@@ -169,8 +169,9 @@ def test_run_sim_and_demo_call_the_composition_root(
 ) -> None:
     seen: dict[str, Any] = {}
 
-    async def run(settings: Settings) -> int:
+    async def run(settings: Settings, *, config_path: Path | None = None) -> int:
         seen["run"] = settings
+        seen["config_path"] = config_path
         return 0
 
     def sim(settings: Settings) -> None:
@@ -184,6 +185,9 @@ def test_run_sim_and_demo_call_the_composition_root(
     root.run, root.sim, root.demo = run, sim, demo  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "gatewayd.main", root)
     assert gw(None, "run").code == 0 and isinstance(seen["run"], Settings)
+    assert seen["config_path"] is None  # the daemon rereads the default path on SIGHUP
+    assert gw(None, "-c", str(config), "run").code == 0
+    assert seen["config_path"] == config  # SIGHUP rereads the file given with -c
     assert gw(None, "sim", "--seed", "7").code == 0
     assert seen["sim"].seed == 7 and len(seen["sim"].smsc) == 3
     assert gw(None, "demo", "--port", "8099").code == 3
@@ -194,7 +198,7 @@ def test_run_warns_about_a_world_readable_config(
     config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = types.ModuleType("gatewayd.main")
-    root.run = lambda settings: 0  # type: ignore[attr-defined]
+    root.run = lambda settings, config_path=None: 0  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "gatewayd.main", root)
     config.chmod(0o644)
     assert gw(None, "run").code == 0
