@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import aiosqlite
@@ -47,28 +48,56 @@ def _sql(text: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", text)
 
 
+# Each insert is a head and one row's VALUES group; `_insert_many` writes many rows per
+# statement. executemany would step once per row, and each step releases the GIL and must take
+# it back from the event loop's thread, which holds it for up to the switch interval (5 ms)
+# while it is busy: a batch of 64 accepts was up to 256 such hand-offs.
 _INSERT_MESSAGE = (
     "INSERT INTO messages (seq, id, account_id, sender_id, sender_name, contact, operator, text,"
     " units, parts, encoding, priority, status, description, dispatch, callback_url,"
     " callback_on_sent, client_ref, created_at, updated_at, scheduled_at, attempts, in_doubt,"
-    " smsc, refunded_units) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'INITIATED', ?,"
-    " 'queued', ?, ?, ?, ?, ?, ?, 0, 0, NULL, 0)"
+    " smsc, refunded_units) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'INITIATED', ?, 'queued', ?, ?, ?, ?, ?, ?, 0, 0,"
+    " NULL, 0)",
 )
 _INSERT_PART = (
-    "INSERT INTO message_parts (message_seq, idx, total, status) VALUES (?, ?, ?, 'pending')"
+    "INSERT INTO message_parts (message_seq, idx, total, status) VALUES ",
+    "(?, ?, ?, 'pending')",
 )
 _INSERT_EVENT = (
-    "INSERT INTO status_events (message_seq, status, description, at) VALUES (?, 'INITIATED', ?, ?)"
+    "INSERT INTO status_events (message_seq, status, description, at) VALUES ",
+    "(?, 'INITIATED', ?, ?)",
 )
 _INSERT_DEBIT = (
     "INSERT INTO ledger_entries (account_id, sender_id, kind, units, balance_after, actor,"
-    " reason, reference, created_at) VALUES (?, ?, 'debit', ?, ?, ?, 'SMS sent', ?, ?)"
+    " reason, reference, created_at) VALUES ",
+    "(?, ?, 'debit', ?, ?, ?, 'SMS sent', ?, ?)",
 )
-
 _INSERT_KEY = (
     "INSERT INTO idempotency_keys (account_id, key, request_hash, status_code, body, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    " VALUES ",
+    "(?, ?, ?, ?, ?, ?)",
 )
+_CHUNK = 64  # rows per statement at most; smaller chunks are powers of two (few texts to cache)
+
+
+@lru_cache(maxsize=64)
+def _values(insert: tuple[str, str], rows: int) -> str:
+    head, group = insert
+    return head + ", ".join([group] * rows)
+
+
+def _insert_many(
+    conn: sqlite3.Connection, insert: tuple[str, str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """Insert `rows` in statements of up to `_CHUNK` rows (then 32, 16 … 1 for the rest)."""
+    start, size = 0, _CHUNK
+    while start < len(rows):
+        while size > len(rows) - start:
+            size //= 2
+        chunk = rows[start : start + size]
+        conn.execute(_values(insert, size), tuple(chain.from_iterable(chunk)))
+        start += size
 
 
 class _Common:
@@ -113,9 +142,9 @@ class SqliteTx(_Common):
         debits: Mapping[str, int],
         records: Sequence[IdempotentResponse] = (),
     ) -> None:
-        """One executemany per table. The writer holds the database lock, so the floats the
-        checks saw are the floats, and message keys can continue from the largest without
-        anyone else handing them out."""
+        """A few multi-row inserts per table (`_insert_many`). The writer holds the database
+        lock, so the floats the checks saw are the floats, and message keys can continue from
+        the largest without anyone else handing them out."""
         conn = self._conn
         first = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
         messages: list[tuple[Any, ...]] = []
@@ -140,12 +169,12 @@ class SqliteTx(_Common):
             ).rowcount
             if changed != 1:  # the checks make this unreachable; never overdraw anyway
                 raise RuntimeError(f"float of {sender_id} changed under the writer")
-        conn.executemany(_INSERT_MESSAGE, messages)
-        conn.executemany(_INSERT_PART, parts)
-        conn.executemany(_INSERT_EVENT, events)
-        conn.executemany(_INSERT_DEBIT, entries)
+        _insert_many(conn, _INSERT_MESSAGE, messages)
+        _insert_many(conn, _INSERT_PART, parts)
+        _insert_many(conn, _INSERT_EVENT, events)
+        _insert_many(conn, _INSERT_DEBIT, entries)
         if records:
-            conn.executemany(_INSERT_KEY, [
+            _insert_many(conn, _INSERT_KEY, [
                 (r.account_id, r.key, r.request_hash, r.status_code, r.body,
                  rules.to_us(r.created_at))
                 for r in records
