@@ -26,6 +26,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -261,6 +262,8 @@ def print_table(title: str, results: dict[str, dict[str, Any]]) -> None:
 
 def main() -> int:
     args = parse_args()
+    # SIGTERM unwinds like Ctrl-C, so every process started here is stopped by the finally blocks
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     info = machine()
     print(f"machine: {info['nproc']} × {info['cpu']}; load average {info['load']}")
     print(
