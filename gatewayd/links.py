@@ -21,7 +21,7 @@ from gatewayd.service.model import Message, SenderType
 from gatewayd.service.ports import Store
 from gatewayd.workers.binds import SubmitOutcome, SubmitRequest, SubmitResult
 from gatewayd.workers.dispatcher import Dispatcher, SmscProfile
-from gatewayd.workers.receipts import ReceiptHandler, ReceiptSource
+from gatewayd.workers.receipts import Keywords, ReceiptHandler, ReceiptSource
 from smpp.aio import (
     BindPool,
     BindState,
@@ -192,10 +192,12 @@ async def start_link(
     clock: Clock,
     on_state: Callable[[BindStateChanged], None] | None = None,
     on_change: Callable[[Message], None] | None = None,
+    keywords: Keywords | None = None,
 ) -> SmscLink:
     """Build and start one SMSC's pool (binding in the background) and its dispatcher.
-    `on_change` is told of each message a receipt moved."""
-    handler = ReceiptHandler(store, source, metrics, clock, on_change=on_change)
+    `on_change` is told of each message a receipt moved; `keywords` acts on STOP/START in
+    MO messages once they are stored."""
+    handler = ReceiptHandler(store, source, metrics, clock, on_change=on_change, keywords=keywords)
     ports: list[PoolPort] = []
 
     async def on_deliver(inbound: Inbound) -> None:

@@ -16,6 +16,11 @@ whatever terminates TLS) exist only when `[mpesa]` is configured: without Daraja
 payment, a callback must not be taken at all. A timer settles M-Pesa top-ups whose callback
 never came. `[mpesa]` is read at start; SIGHUP does not change it.
 
+Opt-outs: one `OptOuts` over the store serves both sides: the messaging service refuses
+promotional sends to a number that opted out of the sender ID ("Opted out", nothing charged),
+and each SMSC's deliver_sm handler hands it every stored MO, so STOP/ONDOKA/TOKA/START sent to
+a short code take effect before the SMSC gets its ack.
+
 SIGHUP reloads the prefix table (the reference is swapped: sends in progress finish with the
 old one) and the `[[smsc]]` tables: binds whose settings did not change stay up, changed or
 removed ones are drained and stopped, new ones started.
@@ -49,6 +54,7 @@ from gatewayd.service.auth import AuthService, SigningKeys
 from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.messaging import MessagingService
 from gatewayd.service.model import InDoubtPolicy, Message, RefundPolicy, SenderType
+from gatewayd.service.optouts import OptOuts
 from gatewayd.service.ports import Store
 from gatewayd.service.topups import DEFAULT_EXPIRY, TopUps
 from gatewayd.store import open_store
@@ -201,6 +207,7 @@ class Daemon:
         self.daraja: DarajaClient | None = None
         self.topups: TopUps | None = None
         self.topup_sweeper: TopUpSweeper | None = None
+        self.opt_outs: OptOuts | None = None  # STOP/START: refused promotional sends, MO
 
     # -- start ------------------------------------------------------------------------------
 
@@ -208,6 +215,7 @@ class Daemon:
         """Store → recovery → HTTP → workers; binds connect in the background."""
         self.store = await self._open_store()
         await self._recover(self.store)
+        self.opt_outs = OptOuts(self.store)
         messaging = self._messaging(self.store)
         self.topups = self._topups(self.store)
         self.accepting = True
@@ -254,6 +262,7 @@ class Daemon:
             callback_policy=callback_policy(self.settings),
             long_method=long_method_for(self.settings.smsc),
             after_accept=self._kick,
+            opt_outs=self.opt_outs,
         )
 
     def _topups(self, store: Store) -> TopUps:
@@ -299,7 +308,7 @@ class Daemon:
         config, profile, source = link_parts(smsc, self.settings.shutdown.unbind_timeout)
         self.links[smsc.name] = await start_link(
             smsc, config, profile, source, self.store, self.metrics, self.clock,
-            on_change=self._message_moved,
+            on_change=self._message_moved, keywords=self.opt_outs,
         )  # fmt: skip
 
     def _start_workers(self, store: Store) -> None:

@@ -11,7 +11,10 @@ format, then `record_receipt` (parked when the submit_sm_resp has not been recor
 Intermediate and unreadable receipts are acknowledged and counted, not applied.
 
 MO: single messages are stored at once; the parts of a long one are held in memory until the
-last arrives (a restart in between loses the earlier parts of that one message).
+last arrives (a restart in between loses the earlier parts of that one message). A stored MO
+is then handed to the opt-out keywords (STOP, ONDOKA, TOKA, START to a short code), still
+before the ack: a crash in between makes the SMSC resend it, and the keyword is applied then
+(the stored copy is found again, and an opt-out repeated changes nothing).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from prometheus_client import Counter
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.model import InboundMessage, Message, MessageStatus, ReceiptOutcome
+from gatewayd.service.optouts import Action, Outcome
 from gatewayd.service.ports import AccountStore, InboundStore, MessageStore
 from gatewayd.workers.binds import DeliverPdu
 from routing import InvalidNumber, normalise
@@ -50,6 +54,12 @@ MAX_PENDING_MO = 1000  # long MO messages being reassembled, at most (oldest dro
 
 class ReceiptStore(MessageStore, InboundStore, AccountStore, Protocol):
     """The ports the handler uses: messages and inbound, senders to find an MO's owner."""
+
+
+class Keywords(Protocol):
+    """What acts on opt-out keywords in MO messages (`gatewayd.service.optouts.OptOuts`)."""
+
+    async def handle_keyword(self, inbound: InboundMessage) -> Outcome: ...
 
 
 class SenderOwners:
@@ -98,8 +108,10 @@ class ReceiptHandler:
         clock: Clock,
         *,
         on_change: Callable[[Message], None] | None = None,
+        keywords: Keywords | None = None,
     ) -> None:
         self._store = store
+        self._keywords = keywords  # STOP/START in MO messages; None: MO only stored
         self._on_change = on_change  # told of a message a receipt moved (wakes the callbacks)
         self.source = source
         self._metrics = metrics
@@ -220,6 +232,14 @@ class ReceiptHandler:
         if new:
             self._metrics.inbound.labels(self.source.smsc).inc()
         log.info("mo_received", smsc=self.source.smsc, inbound_id=kept.id, new=new)
+        if self._keywords is not None:
+            outcome = await self._keywords.handle_keyword(kept)
+            if outcome.action is not Action.NOT_A_KEYWORD:
+                log.info(
+                    "mo_keyword", smsc=self.source.smsc, inbound_id=kept.id,
+                    action=outcome.action.value, sender_ids=list(outcome.sender_ids),
+                    changed=len(outcome.changed),
+                )  # fmt: skip
 
 
 def _status_of(receipt: Receipt) -> MessageStatus | None:
