@@ -6,6 +6,9 @@
 latency of one accept is from the call to its committed answer.
 
     .venv/bin/python bench/store_bench.py [--count 20000] [--producers 64] [--pg DSN]
+        [--sqlite-lanes N] [--pg-lanes N]
+
+Lanes default to the store's own defaults (see `gatewayd.store.open_store`).
 
 The last line is one JSON object: sqlite_accepts_per_s, sqlite_p99_ms, postgres_accepts_per_s,
 postgres_p99_ms (postgres_* are null when the server is not reachable), and more.
@@ -24,7 +27,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -76,7 +79,9 @@ async def drive(store: SqlStore, count: int, producers: int) -> dict[str, Any]:
     """`count` accepts from `producers` concurrent tasks; throughput and latency."""
     latencies: list[float] = []
     now = datetime.now(UTC)
-    todo = [message(n, now) for n in range(count)]  # built before the clock starts
+    # Built before the clock starts, each with its own time as the use-case stamps them (one
+    # shared time would make the account index take every row at a random place).
+    todo = [message(n, now + timedelta(microseconds=n)) for n in range(count)]
     todo.reverse()
 
     async def producer() -> None:
@@ -129,16 +134,23 @@ async def run_backend(
     return result
 
 
-async def open_sqlite() -> tuple[SqlStore, Callable[[], Awaitable[None]]]:
-    directory = tempfile.mkdtemp(prefix="gatewayd-bench-")
+def sqlite_opener(
+    lanes: int | None,
+) -> Callable[[], Awaitable[tuple[SqlStore, Callable[[], Awaitable[None]]]]]:
+    async def open_sqlite() -> tuple[SqlStore, Callable[[], Awaitable[None]]]:
+        directory = tempfile.mkdtemp(prefix="gatewayd-bench-")
 
-    async def cleanup() -> None:
-        shutil.rmtree(directory, ignore_errors=True)
+        async def cleanup() -> None:
+            shutil.rmtree(directory, ignore_errors=True)
 
-    return await open_store(f"sqlite:///{directory}/bench.db"), cleanup
+        return await open_store(f"sqlite:///{directory}/bench.db", lanes=lanes), cleanup
+
+    return open_sqlite
 
 
-def pg_opener(dsn: str) -> Callable[[], Awaitable[tuple[SqlStore, Callable[[], Awaitable[None]]]]]:
+def pg_opener(
+    dsn: str, lanes: int | None = None
+) -> Callable[[], Awaitable[tuple[SqlStore, Callable[[], Awaitable[None]]]]]:
     async def open_pg() -> tuple[SqlStore, Callable[[], Awaitable[None]]]:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         admin = await asyncpg.connect(dsn)
@@ -151,7 +163,7 @@ def pg_opener(dsn: str) -> Callable[[], Awaitable[tuple[SqlStore, Callable[[], A
             await conn.execute(f"DROP SCHEMA {schema} CASCADE")
             await conn.close()
 
-        return await open_store(f"{dsn}{sep}search_path={schema}"), cleanup
+        return await open_store(f"{dsn}{sep}search_path={schema}", lanes=lanes), cleanup
 
     return open_pg
 
@@ -172,23 +184,31 @@ async def main() -> None:
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--producers", type=int, default=64)
     parser.add_argument("--pg", default=DEFAULT_PG)
+    parser.add_argument("--sqlite-lanes", type=int, default=None)
+    parser.add_argument("--pg-lanes", type=int, default=None)
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}"
         f", {args.producers} producers, {args.count} accepts per backend",
         flush=True,
     )
-    sqlite = await run_backend("sqlite", open_sqlite, args.count, args.producers)
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    sqlite = await run_backend(
+        "sqlite", sqlite_opener(args.sqlite_lanes), args.count, args.producers
+    )
     version = await pg_version(args.pg)
     postgres: dict[str, Any] = {}
     if version is None:
         print(f"postgres: not reachable at {args.pg}; skipped", flush=True)
     else:
         print(f"postgres: server {version}", flush=True)
-        postgres = await run_backend("postgres", pg_opener(args.pg), args.count, args.producers)
+        postgres = await run_backend(
+            "postgres", pg_opener(args.pg, args.pg_lanes), args.count, args.producers
+        )
     summary = {f"sqlite_{k}": v for k, v in sqlite.items()}
     summary |= {f"postgres_{k}": postgres.get(k) for k in [*sqlite, "server_cpu_ms_per_accept"]}
     summary["producers"] = args.producers
+    summary["load_average_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(summary))
 
 

@@ -51,7 +51,7 @@ WITH m AS (
         smsc, refunded_units)
     SELECT id, account_id, sender_id, sender_name, contact, operator, text, units, parts,
         encoding, priority, status, description, dispatch, callback_url, callback_on_sent,
-        client_ref, created_at, updated_at, scheduled_at, attempts, in_doubt, smsc,
+        client_ref, created_at, created_at, scheduled_at, attempts, in_doubt, smsc,
         refunded_units
     FROM unnest($1::messages[])
     RETURNING seq, parts, description, created_at
@@ -90,7 +90,8 @@ def _rows(
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The statement's $1 and $2: per message its `messages` row and its `ledger_entries` row,
     in the tables' column order (a migration adding a column to either extends these), ids
-    left to the database; balance_after carries the units of the sender's later messages."""
+    left to the database; updated_at is the statement's (created_at), and balance_after
+    carries the units of the sender's later messages."""
     later: dict[str, int] = {}
     for m, _ in accepted:
         later[m.sender_id] = later.get(m.sender_id, 0) + m.units
@@ -102,8 +103,8 @@ def _rows(
         messages.append((
             None, m.id, m.account_id, m.sender_id, m.sender_name, m.contact, m.operator,
             m.text, m.units, m.parts, m.encoding, m.priority, "INITIATED", m.description,
-            "queued", m.callback_url, m.callback_on_sent, m.client_ref, at, at, m.scheduled_at,
-            0, 0, None, 0,
+            "queued", m.callback_url, m.callback_on_sent, m.client_ref, at, None,
+            m.scheduled_at, 0, 0, None, 0,
         ))  # fmt: skip
         entries.append((
             None, m.account_id, m.sender_id, "debit", -m.units, after, m.actor, "SMS sent",
