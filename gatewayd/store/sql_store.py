@@ -38,7 +38,7 @@ from gatewayd.service.model import (
     TopUpMethod,
     TopUpStatus,
 )
-from gatewayd.service.ports import Store
+from gatewayd.service.ports import AlreadyExists, Store
 from gatewayd.store import ops_ledger as ledger
 from gatewayd.store import ops_lifecycle as life
 from gatewayd.store import ops_messages as msgs
@@ -184,7 +184,14 @@ class SqlStore:
             await self.writer.accept(message)
             return Accepted(message)
         msgs.check_record(message, idempotency)
-        kept = await self.writer.accept(message, idempotency)
+        try:
+            kept = await self.writer.accept(message, idempotency)
+        except AlreadyExists:
+            # Another process kept an answer for the key between this batch's lookup and its
+            # insert (the key's primary key refused ours; nothing of this accept was written).
+            kept = await self.get_idempotent(idempotency.account_id, idempotency.key)
+            if kept is None:
+                raise
         return Accepted(message, idempotency) if kept is None else Accepted(message, kept, True)
 
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:

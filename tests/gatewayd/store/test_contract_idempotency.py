@@ -111,3 +111,26 @@ async def test_accepts_without_a_key_in_the_same_batch_are_unaffected(store: Sto
     assert [r.replayed for r in results] == [False, False, True, False]
     assert await store.queue_depth() == 3
     assert await store.balance("snd1") == 7 == await store.ledger_sum("snd1")
+
+
+async def test_a_key_taken_after_the_lookup_is_replayed(
+    backend: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process kept an answer for the key between this batch's lookup and its insert:
+    the key's primary key refuses the insert, nothing of the accept is written, and the
+    caller gets the other answer."""
+    if backend == "memory":
+        pytest.skip("the fake has no lookup to race")
+    await seed(store, units=10)
+    await store.accept(new_message("m1"), idempotency=record("m1"))
+
+    async def nothing_kept(tx: object, records: object) -> dict[object, object]:
+        return {}
+
+    monkeypatch.setattr("gatewayd.store.ops_messages.read_kept", nothing_kept)
+    monkeypatch.setattr("gatewayd.store.postgres.read_kept", nothing_kept)
+    again = await store.accept(new_message("m2"), idempotency=record("m2"))
+    assert again.replayed and again.record == record("m1")
+    with pytest.raises(NotFound):
+        await store.get_message("m2")
+    assert await store.balance("snd1") == 9 == await store.ledger_sum("snd1")
