@@ -1,4 +1,4 @@
-"""Small process and port helpers (loopback only)."""
+"""Small process and port utilities (loopback only)."""
 
 from __future__ import annotations
 
