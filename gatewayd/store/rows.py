@@ -33,6 +33,11 @@ from gatewayd.service.model import (
 )
 from gatewayd.store.tx import Row, Tx
 
+# Stored values to enum members by dict: an Enum call costs about 1 µs, a dict lookup 0.1.
+MESSAGE_STATUS = {s.value: s for s in MessageStatus}
+PART_STATUS = {s.value: s for s in PartStatus}
+DISPATCH_STATE = {s.value: s for s in DispatchState}
+
 
 def _opt_time(tx: Tx, value: Any) -> datetime | None:
     return None if value is None else tx.datetime(value)
@@ -86,14 +91,14 @@ def topup(tx: Tx, r: Row) -> TopUp:
 
 def part(message_id: str, r: Row) -> MessagePart:
     return MessagePart(
-        message_id, int(r["idx"]), int(r["total"]), PartStatus(r["status"]), r["smsc"],
+        message_id, int(r["idx"]), int(r["total"]), PART_STATUS[r["status"]], r["smsc"],
         r["smsc_message_id"], r["error"],
     )  # fmt: skip
 
 
 def event(tx: Tx, message_id: str, r: Row) -> StatusEvent:
     return StatusEvent(
-        message_id, MessageStatus(r["status"]), r["description"], tx.datetime(r["at"]),
+        message_id, MESSAGE_STATUS[r["status"]], r["description"], tx.datetime(r["at"]),
         r["part"],
     )  # fmt: skip
 
@@ -108,8 +113,8 @@ def message(
         id=r["id"], account_id=r["account_id"], sender_id=r["sender_id"],
         sender_name=r["sender_name"], contact=r["contact"], operator=r["operator"],
         text=r["text"], units=int(r["units"]), parts=int(r["parts"]), encoding=r["encoding"],
-        priority=int(r["priority"]), status=MessageStatus(r["status"]),
-        description=r["description"], dispatch=DispatchState(r["dispatch"]),
+        priority=int(r["priority"]), status=MESSAGE_STATUS[r["status"]],
+        description=r["description"], dispatch=DISPATCH_STATE[r["dispatch"]],
         callback_url=r["callback_url"], client_ref=r["client_ref"],
         created_at=tx.datetime(r["created_at"]), updated_at=tx.datetime(r["updated_at"]),
         attempts=int(r["attempts"]), in_doubt=int(r["in_doubt"]), smsc=r["smsc"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gatewayd.service.model import (
     MessageStatus,
@@ -87,7 +87,7 @@ def to_us(at: datetime) -> int:
 
 
 def from_us(us: int) -> datetime:
-    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return _EPOCH + timedelta(microseconds=us)  # half the cost of fromtimestamp + replace
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

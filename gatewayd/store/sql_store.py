@@ -224,10 +224,11 @@ class SqlStore:
     async def record_submit(
         self, message_id: str, part: int, smsc: str, smsc_message_id: str, now: datetime
     ) -> None:
-        await self._write(
+        await self.writer.submit(
             lambda tx: life.record_submit(
                 tx, self.policy, message_id, part, smsc, smsc_message_id, now
-            )
+            ),
+            savepoint=False,
         )
 
     async def record_submit_failure(
@@ -257,10 +258,11 @@ class SqlStore:
         description: str,
         now: datetime,
     ) -> ReceiptResult:
-        return await self._write(
+        return await self.writer.submit(
             lambda tx: life.record_receipt(
                 tx, self.policy, smsc, smsc_message_id, status, description, now
-            )
+            ),
+            savepoint=False,
         )
 
     async def recover_in_doubt(

@@ -302,6 +302,12 @@ class SqliteRunner:
         for i, unit in enumerate(work):
             if isinstance(unit, AcceptUnit):
                 continue
+            if not unit.savepoint:
+                try:
+                    out[i] = ("ok", run_sync(unit.run(self._tx)))
+                except DOMAIN_ERRORS as exc:  # raised before it wrote anything
+                    out[i] = ("error", exc)
+                continue
             self._conn.execute("SAVEPOINT unit")
             try:
                 out[i] = ("ok", run_sync(unit.run(self._tx)))
