@@ -26,14 +26,22 @@ old one) and the `[[smsc]]` tables: binds whose settings did not change stay up,
 removed ones are drained and stopped, new ones started.
 
 `demo` and `sim` live in `gatewayd.demo`; they are re-exported here for the command line.
+
+Event loop: `gatewayd run` from the command line runs on uvloop when it is importable (a
+runtime dependency): the daemon is event-loop bound and uvloop's transports and scheduling cost
+a fraction of asyncio's. `GATEWAYD_EVENT_LOOP=asyncio` keeps the standard loop (`uvloop` insists
+on it, `auto` is the default). A `run` awaited inside a running loop (tests, the demo) uses that
+loop as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import os
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -488,15 +496,55 @@ def callback_policy(settings: Settings) -> CallbackPolicy:
 # -- entry points ---------------------------------------------------------------------------
 
 
-async def run(
+LOOP_ENV = "GATEWAYD_EVENT_LOOP"  # auto (uvloop when importable) | uvloop | asyncio
+
+
+def choose_event_loop(choice: str | None = None) -> str:
+    """Install the event loop policy `choice` (default: $GATEWAYD_EVENT_LOOP, else auto) asks
+    for and name the loop the next `asyncio.run` will get. Call it before any loop runs."""
+    wanted = (choice or os.environ.get(LOOP_ENV) or "auto").strip().lower()
+    if wanted not in ("auto", "uvloop", "asyncio"):
+        raise ValueError(f"{LOOP_ENV} must be auto, uvloop or asyncio, not {wanted!r}")
+    if wanted == "asyncio":
+        return "asyncio"
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        if wanted == "uvloop":
+            raise
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
+def run(
     settings: Settings,
     *,
     shutdown_trigger: ShutdownTrigger | None = None,
     config_path: Path | None = None,
     started: Callable[[Daemon], Awaitable[None] | None] | None = None,
-) -> int:
+) -> Coroutine[Any, Any, int]:
     """`gatewayd run`: serve until SIGTERM/SIGINT (or `shutdown_trigger()` returns); 0 on a
-    clean stop. `started` is told of the running daemon (tests read its address)."""
+    clean stop. `started` is told of the running daemon (tests read its address).
+
+    Called with no loop running (the command line, which then runs the coroutine), it first
+    picks the event loop (`choose_event_loop`)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        choose_event_loop()
+    return _run(
+        settings, shutdown_trigger=shutdown_trigger, config_path=config_path, started=started
+    )
+
+
+async def _run(
+    settings: Settings,
+    *,
+    shutdown_trigger: ShutdownTrigger | None,
+    config_path: Path | None,
+    started: Callable[[Daemon], Awaitable[None] | None] | None,
+) -> int:
     daemon = Daemon(settings, config_path=config_path)
     install = shutdown_trigger is None
     holder: list[Lifecycle] = []
@@ -516,7 +564,7 @@ async def run(
             await daemon.stop()
             raise
         life.ready(daemon.status_line())
-        log.info("ready", version=version(), in_doubt=daemon.in_doubt)
+        log.info("ready", version=version(), in_doubt=daemon.in_doubt, loop=_loop_name())
         if started is not None:
             pending = started(daemon)
             if pending is not None:
@@ -533,6 +581,10 @@ async def run(
             await daemon.stop(force=life.signals.force)
     log.info("stopped")
     return 0
+
+
+def _loop_name() -> str:
+    return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
 async def _report_status(daemon: Daemon, life: Lifecycle) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from smpp.core.events import (
     AlertReceived,
@@ -118,8 +118,8 @@ class SmppClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Send the bind at once."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport by construction; uvloop's are not asyncio.Transport subclasses.
+        self.transport = cast(asyncio.Transport, transport)
         self.session.bind(self.loop.time())
         self._pump()
 

@@ -247,3 +247,17 @@ def test_pool_outcomes_map_onto_what_the_message_becomes(
     outcome: Outcome, in_doubt: bool, expected: SubmitOutcome
 ) -> None:
     assert submit_outcome(PartResult(0, outcome, in_doubt=in_doubt)) is expected
+
+
+def test_choose_event_loop_names_and_installs_the_loop() -> None:
+    before = asyncio.get_event_loop_policy()
+    try:
+        assert main.choose_event_loop("asyncio") == "asyncio"
+        assert main.choose_event_loop("uvloop") == "uvloop"
+        loop = asyncio.new_event_loop()
+        assert type(loop).__module__.startswith("uvloop")
+        loop.close()
+        with pytest.raises(ValueError, match="GATEWAYD_EVENT_LOOP"):
+            main.choose_event_loop("trio")
+    finally:
+        asyncio.set_event_loop_policy(before)
