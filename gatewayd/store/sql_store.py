@@ -82,6 +82,10 @@ class SqlStore:
     async def _write(self, op: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
         return await self.writer.submit(op)
 
+    async def _write_plain(self, op: Callable[[Tx], Coroutine[Any, Any, T]]) -> T:
+        """For an operation that raises its domain errors before writing: no savepoint."""
+        return await self.writer.submit(op, savepoint=False)
+
     # -- lifecycle --------------------------------------------------------------------------
 
     async def migrate(self) -> int:
@@ -219,16 +223,17 @@ class SqlStore:
     async def claim_queued(
         self, operator: str, limit: int, now: datetime, smsc: str
     ) -> Sequence[Message]:
-        return await self._write(lambda tx: msgs.claim_queued(tx, operator, limit, now, smsc))
+        return await self._write_plain(
+            lambda tx: msgs.claim_queued(tx, operator, limit, now, smsc)
+        )
 
     async def record_submit(
         self, message_id: str, part: int, smsc: str, smsc_message_id: str, now: datetime
     ) -> None:
-        await self.writer.submit(
+        await self._write_plain(
             lambda tx: life.record_submit(
                 tx, self.policy, message_id, part, smsc, smsc_message_id, now
-            ),
-            savepoint=False,
+            )
         )
 
     async def record_submit_failure(
@@ -243,7 +248,7 @@ class SqlStore:
     async def requeue(
         self, message_id: str, now: datetime, *, not_before: datetime | None = None
     ) -> None:
-        await self._write(lambda tx: life.requeue(tx, message_id, now, not_before))
+        await self._write_plain(lambda tx: life.requeue(tx, message_id, now, not_before))
 
     async def fail_message(self, message_id: str, description: str, now: datetime) -> Message:
         return await self._write(
@@ -258,11 +263,10 @@ class SqlStore:
         description: str,
         now: datetime,
     ) -> ReceiptResult:
-        return await self.writer.submit(
+        return await self._write_plain(
             lambda tx: life.record_receipt(
                 tx, self.policy, smsc, smsc_message_id, status, description, now
-            ),
-            savepoint=False,
+            )
         )
 
     async def recover_in_doubt(
@@ -277,29 +281,29 @@ class SqlStore:
         return await self._read(lambda tx: msgs.queue_depth(tx, operator))
 
     async def append_event(self, event: StatusEvent) -> None:
-        await self._write(lambda tx: msgs.append_event(tx, event))
+        await self._write_plain(lambda tx: msgs.append_event(tx, event))
 
     # -- callbacks --------------------------------------------------------------------------
 
     async def claim_callbacks(
         self, now: datetime, limit: int, lease: timedelta
     ) -> Sequence[CallbackJob]:
-        return await self._write(lambda tx: other.claim_callbacks(tx, now, limit, lease))
+        return await self._write_plain(lambda tx: other.claim_callbacks(tx, now, limit, lease))
 
     async def callback_done(self, job_id: int, now: datetime) -> None:
-        await self._write(
+        await self._write_plain(
             lambda tx: other.finish_callback(tx, job_id, CallbackState.DONE.value, None, now)
         )
 
     async def reschedule_callback(
         self, job_id: int, next_attempt_at: datetime, error: str, now: datetime
     ) -> None:
-        await self._write(
+        await self._write_plain(
             lambda tx: other.reschedule_callback(tx, job_id, next_attempt_at, error)
         )
 
     async def give_up_callback(self, job_id: int, error: str, now: datetime) -> None:
-        await self._write(
+        await self._write_plain(
             lambda tx: other.finish_callback(tx, job_id, CallbackState.GIVEN_UP.value, error, now)
         )
 
