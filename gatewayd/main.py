@@ -61,7 +61,7 @@ from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.auth import AuthService, SigningKeys
 from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.messaging import MessagingService
-from gatewayd.service.model import InDoubtPolicy, Message, RefundPolicy, SenderType
+from gatewayd.service.model import Accepted, InDoubtPolicy, Message, RefundPolicy, SenderType
 from gatewayd.service.optouts import OptOuts
 from gatewayd.service.ports import Store
 from gatewayd.service.topups import DEFAULT_EXPIRY, TopUps
@@ -269,7 +269,7 @@ class Daemon:
             prefixes=self.prefixes,
             callback_policy=callback_policy(self.settings),
             long_method=long_method_for(self.settings.smsc),
-            after_accept=self._kick,
+            on_accepted=self._kick,  # the light Accepted: no full Message built per send
             opt_outs=self.opt_outs,
         )
 
@@ -337,7 +337,7 @@ class Daemon:
         if message.callback_url and self.callbacks is not None:
             self.callbacks.wake()
 
-    def _kick(self, message: Message) -> None:
+    def _kick(self, message: Accepted) -> None:
         for link in self.links.values():
             if link.operator == message.operator:
                 link.dispatcher.kick()

@@ -83,6 +83,9 @@ class Balances:
         return sum(s.units for s in self.senders)
 
 
+_URLS_KEPT = 1024  # callback URLs whose acceptance is remembered
+
+
 def new_message_id() -> str:
     """A message id as seed 001 shows them: a UUID in its canonical text form."""
     return str(uuid.uuid4())
@@ -101,6 +104,7 @@ class MessagingService:
     on_accepted: Callable[[Accepted], None] | None = None  # e.g. wake that operator's dispatcher
     # The same hook with the full Message (built for it, some 20 µs): prefer `on_accepted`.
     after_accept: Callable[[Message], None] | None = None
+    _urls_ok: set[tuple[CallbackPolicy, str]] = field(default_factory=set, init=False, repr=False)
 
     async def send(
         self,
@@ -125,7 +129,7 @@ class MessagingService:
         if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
             raise ValueError(f"priority: must be {PRIORITY_MIN}–{PRIORITY_MAX}, got {priority}")
         if callback_url is not None:
-            self.callback_policy.check_url(callback_url)
+            self._check_callback_url(callback_url)
         senders = await self._senders(account_id, sender_name)
         msisdn, operator = self._route(contact)
         sender = _sender_for(senders, sender_name, operator)
@@ -160,6 +164,17 @@ class MessagingService:
             return accepted
         self._accepted(accepted)
         return accepted
+
+    def _check_callback_url(self, url: str) -> None:
+        """`callback_policy.check_url`, remembered per (policy, URL): the verdict depends on
+        nothing else, clients repeat one URL, and parsing it is a good part of a send."""
+        key = (self.callback_policy, url)
+        if key in self._urls_ok:
+            return
+        self.callback_policy.check_url(url)
+        if len(self._urls_ok) >= _URLS_KEPT:
+            self._urls_ok.clear()
+        self._urls_ok.add(key)
 
     def _accepted(self, accepted: Accepted) -> None:
         if self.on_accepted is not None:

@@ -51,15 +51,16 @@ import orjson
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from gatewayd import __version__
-from gatewayd.logs import get_logger
+from gatewayd.logs import debug_enabled, get_logger
 from gatewayd.metrics import DaemonMetrics
-from gatewayd.service.callback_policy import CallbackPolicy
+from gatewayd.service.callback_policy import CallbackPolicy, CallbackTarget
 from gatewayd.service.errors import CallbackUrlRejected
 from gatewayd.service.model import CallbackJob
 from gatewayd.service.ports import CallbackOutbox
 from routing import Operator
 
-log = get_logger("gatewayd.callbacks")
+_LOGGER = "gatewayd.callbacks"
+log = get_logger(_LOGGER)
 
 Clock = Callable[[], datetime]
 
@@ -69,6 +70,7 @@ CALLBACK_ID_HEADER = "X-Gatewayd-Callback-Id"
 ATTEMPT_HEADER = "X-Gatewayd-Attempt"
 USER_AGENT = f"gatewayd/{__version__}"
 _MAX_ERROR = 300  # characters of an error kept on the job
+_TARGETS_KEPT = 1024  # parsed callback URLs remembered (clients use a handful each)
 
 
 class CallbackOutcome(enum.StrEnum):
@@ -293,6 +295,7 @@ class CallbackSender:
         self._starved = False  # waiting for a free slot: a finished POST should wake us
         self._session: aiohttp.ClientSession | None = None
         self._stop_budget = self._tuning.stop_budget
+        self._targets: dict[str, CallbackTarget] = {}
 
     # -- control ----------------------------------------------------------------------------
 
@@ -432,7 +435,7 @@ class CallbackSender:
     async def _send(self, job: CallbackJob) -> CallbackOutcome:
         now = self._clock()
         try:
-            target = self._policy.check_url(job.url)
+            target = self._target(job.url)
         except CallbackUrlRejected as exc:
             return await self._give_up(job, f"refused: {exc.reason}", now)
         host = f"{target.host}:{target.port}"
@@ -448,14 +451,27 @@ class CallbackSender:
         if attempt.ok:
             self._breaker.success(host)
             await self._outbox.callback_done(job.id, now)
-            log.info("callback_delivered", callback_id=job.id, message_id=job.message_id,
-                     attempt=job.attempts)  # fmt: skip
+            if debug_enabled(_LOGGER):  # one line per message: debug only, free when off
+                log.debug("callback_delivered", callback_id=job.id, message_id=job.message_id,
+                          attempt=job.attempts)  # fmt: skip
             return CallbackOutcome.DELIVERED
         if attempt.refused:
             self._breaker.release(host)
             return await self._give_up(job, f"refused: {attempt.error}", now)
         self._breaker.failure(host, now)
         return await self._retry(job, attempt.error, now)
+
+    def _target(self, url: str) -> CallbackTarget:
+        """`policy.check_url(url)`, remembered: the policy is fixed and a literal address is
+        judged from the URL alone (names are judged at resolve time), so a URL accepted once
+        is accepted again; parsing it per job cost more than the rest of the bookkeeping."""
+        target = self._targets.get(url)
+        if target is None:
+            target = self._policy.check_url(url)
+            if len(self._targets) >= _TARGETS_KEPT:
+                self._targets.clear()
+            self._targets[url] = target
+        return target
 
     async def _post(self, job: CallbackJob, now: datetime) -> _Attempt:
         """One signed POST; its answer, with no exception escaping for network trouble."""
