@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from smpp.aio.client import UNBOUND, UNBOUND_BY_CLOSE, SmppClient
 from smpp.aio.config import BindRole, PoolConfig
@@ -80,6 +80,8 @@ class BindSlot:
         self.parts: dict[Part, None] = {}
         self.paused = False  # the session pauses after a throttle answer
         self._stopping = asyncio.Event()
+        self._unbind_asked = asyncio.Event()  # the pool's `unbind`: end the connection now
+        self._unbinding: SmppClient | None = None  # the client `unbind` sent unbind on
         self._bound: asyncio.Future[bool] | None = None
         self._last_status: int | None = None
         self.meter = RateMeter()
@@ -212,14 +214,27 @@ class BindSlot:
         self.connects += 1
         client = SmppClient(self._new_session(self.role), self, self.loop, self.bind_id)
         self._bound = self.loop.create_future()
-        try:
-            await asyncio.wait_for(
+        connecting = asyncio.ensure_future(
+            asyncio.wait_for(
                 self.loop.create_connection(lambda: client, cfg.host, cfg.port),
                 cfg.bind_timeout,
             )
+        )
+        if not await self._unless_stopping(connecting):
+            connecting.cancel()  # nobody will use this connection: do not wait for it
+            with contextlib.suppress(asyncio.CancelledError, OSError, TimeoutError):
+                await connecting
+            client.abort("pool stopped")
+            return False, "pool stopped"
+        try:
+            connecting.result()
         except (OSError, TimeoutError) as exc:
             return False, f"connect failed: {exc or type(exc).__name__}"
         self._current = client
+        if self._stopping.is_set():  # stopped as the connection came up: `unbind` missed it
+            client.abort("pool stopped")
+            await client.closed
+            return False, client.closed.result()
         if self.state is BindState.CONNECTING:
             self._set_state(BindState.BINDING, "bind sent")
         try:
@@ -233,14 +248,33 @@ class BindSlot:
             await client.closed
         return bound, client.closed.result()
 
-    async def _wait_closed(self, client: SmppClient) -> None:
+    async def _unless_stopping(self, future: asyncio.Future[Any]) -> bool:
+        """Wait for `future` or `stop()`, whichever comes first; True when `future` is done."""
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait((client.closed, stop), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((future, stop), return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        if not client.closed.done():  # stopping: the pool unbinds first, see `unbind`
-            await client.closed
+        return future.done()
+
+    async def _wait_closed(self, client: SmppClient) -> None:
+        """Until the connection ends. Once the pool asked for the unbind, `unbind` bounds the
+        wait on the client it found; a client it did not see (installed just after) is
+        unbound here under `unbind_timeout`, then cut, so that a stop never waits forever."""
+        asked = asyncio.ensure_future(self._unbind_asked.wait())
+        try:
+            await asyncio.wait((client.closed, asked), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+        if client.closed.done():
+            return
+        if self._unbinding is not client:
+            client.unbind()
+            try:
+                await asyncio.wait_for(asyncio.shield(client.closed), self.config.unbind_timeout)
+            except TimeoutError:
+                client.abort("unbind not answered")
+        await client.closed
 
     async def unbind(self, within: float) -> bool:
         """Unbind cleanly (the session sends unbind, waits for unbind_resp); True when the
@@ -248,6 +282,8 @@ class BindSlot:
         after our unbind (smpp34's server does that)."""
         self._stopping.set()
         client = self._current_client()
+        self._unbinding = client
+        self._unbind_asked.set()
         if client is None:
             return False
         self._set_state(BindState.UNBINDING, "stopping")
