@@ -22,6 +22,7 @@ from http_api.errors import JSON, NOT_FOUND, ApiError, detail_error, json_respon
 from http_api.idempotency import key_of, replay
 from http_api.schemas import (
     Payload,
+    has_control_characters,
     parse_send_request,
     parse_token_request,
     read_payload,
@@ -126,10 +127,11 @@ async def get_message(request: web.Request) -> web.Response:
     """GET /api/v1/messages/{id}: status, units, parts and timeline of the caller's message."""
     ctx = context(request)
     principal = await authenticate(request, ctx)
+    message_id = request.match_info["id"]
+    if has_control_characters(message_id):  # no id has one; PostgreSQL cannot even compare NUL
+        raise detail_error(404, NOT_FOUND)
     try:
-        message = await ctx.deps.messaging.get_message(
-            principal.account_id, request.match_info["id"]
-        )
+        message = await ctx.deps.messaging.get_message(principal.account_id, message_id)
     except MessageNotFound:
         raise detail_error(404, NOT_FOUND) from None
     return json_response(render.message_detail(message))

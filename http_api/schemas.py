@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,10 +31,22 @@ REQUIRED = "This field is required."
 BLANK = "This field may not be blank."
 NULL = "This field may not be null."
 NOT_STRING = "Not a valid string."
+NOT_INTEGER = "A valid integer is required."
+CONTROL_CHARACTERS = "Control characters are not allowed."
 GRANT_TYPE = "client_credentials"
 CLIENT_REF_MAX = 100
 _FORM = "application/x-www-form-urlencoded"
 _JSON_LIKE = ("application/json", "application/octet-stream", "")
+# ASCII digits only (int() also takes "٣" and "1_000"), short enough to never be a slow parse.
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+# Unicode category Cc: C0, DEL and C1; the second leaves tab, LF and CR to message text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def has_control_characters(value: str) -> bool:
+    """True when `value` (a path segment, an identifier) holds a control character."""
+    return _CONTROL.search(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +113,19 @@ class Fields:
         self._data = data
         self.errors: dict[str, list[str]] = {}
 
-    def text(self, name: str, *, trim: bool = True, max_length: int | None = None) -> str:
-        """A required string field ("" when it is in error)."""
+    def text(
+        self,
+        name: str,
+        *,
+        trim: bool = True,
+        max_length: int | None = None,
+        multiline: bool = False,
+    ) -> str:
+        """A required string field ("" when it is in error); `multiline` lets tab, newline and
+        carriage return through (message text), other control characters are refused."""
         if name not in self._data:
             return self._fail(name, REQUIRED)
-        return self._string(name, self._data[name], trim, max_length) or ""
+        return self._string(name, self._data[name], trim, max_length, multiline) or ""
 
     def optional_text(self, name: str, *, max_length: int | None = None) -> str | None:
         """An optional string field: absent, null or blank all mean "not given"."""
@@ -113,7 +134,7 @@ class Fields:
             return None
         if isinstance(value, str) and not value.strip():
             return None
-        return self._string(name, value, True, max_length)
+        return self._string(name, value, True, max_length, False)
 
     def optional_int(self, name: str, default: int, *, low: int, high: int) -> int:
         """An optional integer within [low, high] (DRF IntegerField's words); "7" is taken."""
@@ -123,12 +144,12 @@ class Fields:
         number: int | None = None
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
-        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
             number = int(value.strip())
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
         if number is None:
-            self._fail(name, "A valid integer is required.")
+            self._fail(name, NOT_INTEGER)
         elif number < low:
             self._fail(name, f"Ensure this value is greater than or equal to {low}.")
         elif number > high:
@@ -157,7 +178,9 @@ class Fields:
         if self.errors:
             raise field_errors(self.errors)
 
-    def _string(self, name: str, value: Any, trim: bool, max_length: int | None) -> str | None:
+    def _string(
+        self, name: str, value: Any, trim: bool, max_length: int | None, multiline: bool
+    ) -> str | None:
         if value is None:
             return self._fail(name, NULL)
         if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -168,6 +191,8 @@ class Fields:
         text = text.strip() if trim else text
         if max_length is not None and len(text) > max_length:
             return self._fail(name, f"Ensure this field has no more than {max_length} characters.")
+        if (_CONTROL_IN_TEXT if multiline else _CONTROL).search(text):
+            return self._fail(name, CONTROL_CHARACTERS)
         return text
 
     def _fail(self, name: str, reason: str) -> str:
@@ -228,7 +253,7 @@ def parse_send_request(data: Mapping[str, Any]) -> SendRequest:
     fields = Fields(data)
     sender_name = fields.text("sender_name")
     contact = fields.text("contact")
-    message = fields.text("message", trim=False)
+    message = fields.text("message", trim=False, multiline=True)
     callback_url = fields.optional_text("callback_url")
     priority = fields.optional_int("priority", 0, low=PRIORITY_MIN, high=PRIORITY_MAX)
     client_ref = fields.optional_text("client_ref", max_length=CLIENT_REF_MAX)

@@ -39,6 +39,7 @@ from http_api.idempotency import key_of
 from http_api.schemas import (
     Fields,
     Payload,
+    has_control_characters,
     parse_operator,
     parse_topup_request,
     parse_topup_status,
@@ -123,6 +124,8 @@ async def get_topup(request: web.Request) -> web.Response:
     refresh = _flag(request.query.get("refresh"), "refresh")
     topups = _service(ctx)
     topup_id = request.match_info["id"]
+    if has_control_characters(topup_id):  # no id has one; PostgreSQL cannot even compare NUL
+        raise detail_error(404, NOT_FOUND)
     try:
         if refresh:
             topup = await topups.refresh(principal.account_id, topup_id, ctx.deps.clock())
