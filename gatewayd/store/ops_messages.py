@@ -243,9 +243,9 @@ async def claim_queued(
     seqs = [int(r["seq"]) for r in found]
     if not seqs:
         return []
-    await tx.execute(
+    claimed = await tx.fetch(  # the rows as updated: no second read of the messages
         "UPDATE messages SET dispatch = 'submitting', smsc = $2, attempts = attempts + 1,"
-        f" updated_at = $3 WHERE seq {tx.any(1)}",
+        f" updated_at = $3 WHERE seq {tx.any(1)} RETURNING *",
         tx.array(seqs), smsc, tx.time(now),
     )  # fmt: skip
     await tx.execute(
@@ -253,15 +253,11 @@ async def claim_queued(
         " AND status = 'pending'",
         tx.array(seqs),
     )
-    return await _load_many(tx, seqs)
+    return await _with_parts(tx, seqs, {int(r["seq"]): r for r in claimed})
 
 
-async def _load_many(tx: Tx, seqs: list[int]) -> list[Message]:
-    """Messages with their parts (no timeline), in the order of `seqs`."""
-    found = {
-        int(r["seq"]): r
-        for r in await tx.fetch(f"SELECT * FROM messages WHERE seq {tx.any(1)}", tx.array(seqs))
-    }
+async def _with_parts(tx: Tx, seqs: list[int], found: dict[int, Row]) -> list[Message]:
+    """The messages of rows `found` with their parts (no timeline), in the order of `seqs`."""
     parts: dict[int, list[MessagePart]] = {}
     for r in await tx.fetch(
         f"SELECT * FROM message_parts WHERE message_seq {tx.any(1)} ORDER BY message_seq, idx",

@@ -205,17 +205,12 @@ async def claim_callbacks(
     ids = [int(r["id"]) for r in found]
     if not ids:
         return []
-    await tx.execute(
+    claimed = await tx.fetch(  # the rows as updated: no second read
         "UPDATE callback_outbox SET attempts = attempts + 1, next_attempt_at = $2"
-        f" WHERE id {tx.any(1)}",
+        f" WHERE id {tx.any(1)} RETURNING *",
         tx.array(ids), tx.time(now + lease),
     )  # fmt: skip
-    jobs = {
-        int(r["id"]): rows.callback(tx, r)
-        for r in await tx.fetch(
-            f"SELECT * FROM callback_outbox WHERE id {tx.any(1)}", tx.array(ids)
-        )
-    }
+    jobs = {int(r["id"]): rows.callback(tx, r) for r in claimed}
     return [jobs[i] for i in ids]
 
 

@@ -37,6 +37,7 @@ from gatewayd.store.tx import Row, Tx
 MESSAGE_STATUS = {s.value: s for s in MessageStatus}
 PART_STATUS = {s.value: s for s in PartStatus}
 DISPATCH_STATE = {s.value: s for s in DispatchState}
+CALLBACK_STATE = {s.value: s for s in CallbackState}
 
 
 def _opt_time(tx: Tx, value: Any) -> datetime | None:
@@ -126,9 +127,9 @@ def message(
 def callback(tx: Tx, r: Row) -> CallbackJob:
     return CallbackJob(
         id=int(r["id"]), message_id=r["message_id"], account_id=r["account_id"], url=r["url"],
-        contact=r["contact"], operator=r["operator"], status=MessageStatus(r["status"]),
+        contact=r["contact"], operator=r["operator"], status=MESSAGE_STATUS[r["status"]],
         description=r["description"], event_at=tx.datetime(r["event_at"]),
-        state=CallbackState(r["state"]), attempts=int(r["attempts"]),
+        state=CALLBACK_STATE[r["state"]], attempts=int(r["attempts"]),
         next_attempt_at=tx.datetime(r["next_attempt_at"]),
         created_at=tx.datetime(r["created_at"]), last_error=r["last_error"],
         finished_at=_opt_time(tx, r["finished_at"]),
