@@ -67,7 +67,7 @@ from gatewayd.service.ports import Store
 from gatewayd.service.topups import DEFAULT_EXPIRY, TopUps
 from gatewayd.store import open_store
 from gatewayd.workers.callbacks import CallbackSender
-from gatewayd.workers.dispatcher import SmscProfile
+from gatewayd.workers.dispatcher import Dispatcher, SmscProfile
 from gatewayd.workers.receipts import ReceiptSource
 from gatewayd.workers.sweeper import TOPUP_SWEEP_PERIOD, Sweeper, TopUpSweeper
 from http_api import ApiDeps, ApiSettings, BindState, Readiness, create_app
@@ -321,7 +321,9 @@ class Daemon:
 
     def _start_workers(self, store: Store) -> None:
         loop = asyncio.get_running_loop()
-        self.sweeper = Sweeper(store, self.clock)
+        self.sweeper = Sweeper(
+            store, self.clock, dispatchers=self._dispatchers, metrics=self.metrics
+        )
         self._tasks.append(loop.create_task(self.sweeper.run(), name="sweeper"))
         self._tasks.append(loop.create_task(self._sample(), name="sampler"))
         self.callbacks = _start_callbacks(self.settings, store, self.metrics, self.clock)
@@ -331,6 +333,10 @@ class Daemon:
                 self.topups, self.clock, period=topup_sweep_period(self.settings)
             )
             self._tasks.append(loop.create_task(self.topup_sweeper.run(), name="topup_sweeper"))
+
+    def _dispatchers(self) -> dict[str, Dispatcher]:
+        """The running SMSCs' dispatchers by name, for the sweeper's orphan pass."""
+        return {name: link.dispatcher for name, link in self.links.items()}
 
     def _message_moved(self, message: Message) -> None:
         """A receipt moved a message: its callback may be due now."""

@@ -52,7 +52,9 @@ class DaemonMetrics:
         )
         self.in_doubt = Counter(
             "gatewayd_messages_in_doubt",
-            "Messages found submitting at start-up (after a crash), handled by the policy.",
+            "Messages that may have reached the SMSC without an answer kept (found submitting"
+            " at start-up, unanswered, an answer not stored, a link stopped by a reload), by"
+            " what was done with them.",
             ["policy"],
             registry=reg,
         )

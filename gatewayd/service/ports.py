@@ -178,11 +178,23 @@ class MessageStore(Protocol):
         ...
 
     async def requeue(
-        self, message_id: str, now: datetime, *, not_before: datetime | None = None
+        self,
+        message_id: str,
+        now: datetime,
+        *,
+        not_before: datetime | None = None,
+        in_doubt: bool = False,
     ) -> None:
         """Back to QUEUED (a bind dropped before the PDU was written, throttling …); parts not
-        yet SENT go back to PENDING. `not_before` delays the next claim. No effect on a
-        message that is not SUBMITTING."""
+        yet SENT go back to PENDING. `not_before` delays the next claim. `in_doubt`: the SMSC
+        may already have it (no answer, an answer we failed to store), so the resend may
+        arrive twice: the message's `in_doubt` count goes up by one. No effect on a message
+        that is not SUBMITTING."""
+        ...
+
+    async def submitting_on(self, smsc: str, before: datetime) -> Sequence[str]:
+        """Ids of the messages SUBMITTING on that SMSC (the name `claim_queued` recorded)
+        last changed before `before`: the candidates when a dispatcher lost track of them."""
         ...
 
     async def fail_message(self, message_id: str, description: str, now: datetime) -> Message:

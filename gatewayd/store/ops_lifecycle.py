@@ -147,13 +147,28 @@ async def record_submit_failure(
     await _settle(tx, policy, m, now, description)
 
 
-async def requeue(tx: Tx, message_id: str, now: datetime, not_before: datetime | None) -> None:
+async def requeue(
+    tx: Tx, message_id: str, now: datetime, not_before: datetime | None, in_doubt: bool
+) -> None:
     lock = " FOR UPDATE" if tx.dialect == "postgres" else ""
     row = await tx.fetchrow(f"SELECT seq, dispatch FROM messages WHERE id = $1{lock}", message_id)
     if row is None:
         raise NotFound(f"message {message_id}")
     if row["dispatch"] == "submitting":
+        if in_doubt:
+            await tx.execute(
+                "UPDATE messages SET in_doubt = in_doubt + 1 WHERE seq = $1", int(row["seq"])
+            )
         await _requeue(tx, int(row["seq"]), now, not_before)
+
+
+async def submitting_on(tx: Tx, smsc: str, before: datetime) -> list[str]:
+    rows = await tx.fetch(
+        "SELECT id FROM messages WHERE dispatch = 'submitting' AND smsc = $1"
+        " AND updated_at < $2 ORDER BY created_at, id",
+        smsc, tx.time(before),
+    )  # fmt: skip
+    return [str(r["id"]) for r in rows]
 
 
 async def _requeue(tx: Tx, seq: int, now: datetime, not_before: datetime | None) -> None:

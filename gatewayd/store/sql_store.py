@@ -246,9 +246,19 @@ class SqlStore:
         )
 
     async def requeue(
-        self, message_id: str, now: datetime, *, not_before: datetime | None = None
+        self,
+        message_id: str,
+        now: datetime,
+        *,
+        not_before: datetime | None = None,
+        in_doubt: bool = False,
     ) -> None:
-        await self._write_plain(lambda tx: life.requeue(tx, message_id, now, not_before))
+        await self._write_plain(
+            lambda tx: life.requeue(tx, message_id, now, not_before, in_doubt)
+        )
+
+    async def submitting_on(self, smsc: str, before: datetime) -> Sequence[str]:
+        return await self._read(lambda tx: life.submitting_on(tx, smsc, before))
 
     async def fail_message(self, message_id: str, description: str, now: datetime) -> Message:
         return await self._write(

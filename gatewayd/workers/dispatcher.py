@@ -12,6 +12,11 @@ long-message method, submits the parts in order and records what each answer mea
 - written but never answered → queued again while running (the SMSC may have it: counted as
   `unanswered`); when the daemon is stopping it stays SUBMITTING, in doubt at the next start.
 
+Recording an answer is retried a few times with back-off: a message the SMSC took whose answer
+is never stored would stay SUBMITTING while the daemon runs (its receipt parked, no callback).
+When the writes keep failing the message is queued again, counted in doubt; when even that
+fails, the message has left `in_flight_ids` and the sweeper's orphan pass requeues it later.
+
 The store orders the queue by priority, then age. `kick()` wakes an idle dispatcher at once
 (the composition root calls it after an accept); otherwise it polls every `idle_poll` seconds,
 which also picks up scheduled and back-off messages when they fall due.
@@ -20,6 +25,8 @@ which also picks up scheduled and back-off messages when they fall due.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import random
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -41,6 +48,9 @@ SenderTypeLookup = Callable[[str], Awaitable[SenderType]]
 
 _FALLBACK_METHODS = (LongMessageMethod.UDH8, LongMessageMethod.UDH16)
 DESC_UNANSWERED = "No answer from the network: queued again (the recipient may get it twice)"
+DESC_NOT_RECORDED = (
+    "The network's answer could not be stored: queued again (the recipient may get it twice)"
+)
 
 
 def concat_reference(message_id: str, method: LongMessageMethod) -> int:
@@ -72,6 +82,8 @@ class DispatchTuning:
     idle_poll: float = 0.25  # seconds between queue polls when nothing woke us
     max_claim: int = 500  # messages claimed at once, at most
     requeue_delay: float = 1.0  # seconds before a NOT_SENT message may be claimed again
+    write_attempts: int = 4  # tries of one store write recording an answer
+    write_backoff: float = 0.1  # seconds before the second try, doubled for each next one
 
 
 class Dispatcher:
@@ -101,6 +113,9 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._running = True
         self._in_flight = 0  # parts of claimed messages not yet answered
+        # claimed messages being handled → whether their PDUs may have been written yet
+        self._claimed: dict[str, bool] = {}
+        self._in_doubt = metrics.in_doubt.labels("resend")
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -124,6 +139,11 @@ class Dispatcher:
     def in_flight(self) -> int:
         """Parts claimed and not yet answered."""
         return self._in_flight
+
+    def has_in_flight(self, message_id: str) -> bool:
+        """True while the message is claimed and being handled here: SUBMITTING on purpose.
+        A message SUBMITTING on this SMSC that is not (any more) was lost track of."""
+        return message_id in self._claimed
 
     async def wait_idle(self) -> None:
         """Return once every claimed message has been answered (or given up)."""
@@ -192,6 +212,7 @@ class Dispatcher:
     def _start(self, message: Message) -> None:
         parts = max(1, sum(1 for p in message.part_list if p.status is PartStatus.SUBMITTING))
         self._in_flight += parts
+        self._claimed[message.id] = False
         self._idle.clear()
         held = [parts]
 
@@ -211,8 +232,10 @@ class Dispatcher:
             raise
         except Exception:  # one message's trouble must not stop the SMSC's traffic
             log.exception("dispatch_failed", message_id=message.id, smsc=self.profile.name)
+            await self._requeue_after_failure(message)
         finally:
             release()
+            self._claimed.pop(message.id, None)
             task = asyncio.current_task()
             if task is not None:
                 self._tasks.discard(task)
@@ -240,6 +263,7 @@ class Dispatcher:
         if not parts:
             return
         requests = [self._request(message, source, plan, by_index[p.index]) for p in parts]
+        self._claimed[message.id] = True  # from here the SMSC may have it
         results = await self._pool.submit(requests)
         if release is not None:
             release()
@@ -248,17 +272,69 @@ class Dispatcher:
             if not await self._record(message, part, result):
                 return
 
+    async def _requeue_after_failure(self, message: Message) -> None:
+        """Handling the message failed (its answers could not be stored …): queue it again,
+        in doubt when its PDUs may have reached the SMSC. Logged when even that fails: the
+        sweeper's orphan pass finds it, since it is no longer in flight here."""
+        in_doubt = self._claimed.get(message.id, False)
+        now = self._clock()
+        try:
+            await self._write(
+                "requeue",
+                message.id,
+                lambda: self._store.requeue(message.id, now, in_doubt=in_doubt),
+            )
+        except Exception:
+            log.exception("requeue_failed", message_id=message.id, smsc=self.profile.name)
+            return
+        if in_doubt:
+            self._in_doubt.inc()
+            log.warning("message_in_doubt", message_id=message.id, smsc=self.profile.name)
+            event = StatusEvent(message.id, message.status, DESC_NOT_RECORDED, now)
+            with contextlib.suppress(Exception):  # the count is kept; the note is a courtesy
+                await self._store.append_event(event)
+
+    async def _write(self, what: str, message_id: str, op: Callable[[], Awaitable[None]]) -> None:
+        """One store write, retried with doubling back-off (jittered) on anything but
+        NotFound; the last failure is raised."""
+        delay = self._tuning.write_backoff
+        for attempt in range(1, self._tuning.write_attempts + 1):
+            try:
+                await op()
+                return
+            except NotFound:
+                raise
+            except Exception as exc:
+                if attempt >= self._tuning.write_attempts:
+                    raise
+                log.warning(
+                    "store_write_retry", what=what, message_id=message_id, attempt=attempt,
+                    error=repr(exc),
+                )  # fmt: skip
+            await asyncio.sleep(delay * (1 + self._rng.random()))
+            delay *= 2
+
     async def _record(self, message: Message, part: MessagePart, result: SubmitResult) -> bool:
         """Store one part's answer; False when the rest of the message must not be sent."""
         now = self._clock()
         if result.outcome is SubmitOutcome.ACCEPTED:
             smsc_id = self._normal_id(message, part, result.message_id)
-            await self._store.record_submit(message.id, part.index, self.profile.name, smsc_id, now)
+            await self._write(
+                "record_submit",
+                message.id,
+                lambda: self._store.record_submit(
+                    message.id, part.index, self.profile.name, smsc_id, now
+                ),
+            )
             return True
         if result.outcome is SubmitOutcome.REJECTED:
             reason = result.reason or f"Provider error: status 0x{result.command_status:X}"
             log.info("submit_rejected", message_id=message.id, part=part.index, reason=reason)
-            await self._store.record_submit_failure(message.id, part.index, reason, now)
+            await self._write(
+                "record_submit_failure",
+                message.id,
+                lambda: self._store.record_submit_failure(message.id, part.index, reason, now),
+            )
             await self._fail_rest(message, part.index + 1, f"Not sent: part {part.index} failed")
             return False
         if result.outcome is SubmitOutcome.UNANSWERED and not self._running:
@@ -273,17 +349,26 @@ class Dispatcher:
             reason=result.reason,
         )
         if result.outcome is SubmitOutcome.UNANSWERED:  # never silently: it may arrive twice
-            await self._store.append_event(
-                StatusEvent(message.id, message.status, DESC_UNANSWERED, now, part.index)
-            )
-        await self._store.requeue(message.id, now, not_before=now + delay)
+            event = StatusEvent(message.id, message.status, DESC_UNANSWERED, now, part.index)
+            await self._write("append_event", message.id, lambda: self._store.append_event(event))
+        await self._write(
+            "requeue",
+            message.id,
+            lambda: self._store.requeue(message.id, now, not_before=now + delay),
+        )
         return False
 
     async def _fail_rest(self, message: Message, first: int, reason: str) -> None:
         now = self._clock()
         for part in message.part_list:
             if part.index >= first and part.status is PartStatus.SUBMITTING:
-                await self._store.record_submit_failure(message.id, part.index, reason, now)
+                await self._write(
+                    "record_submit_failure",
+                    message.id,
+                    functools.partial(
+                        self._store.record_submit_failure, message.id, part.index, reason, now
+                    ),
+                )
 
     def _normal_id(self, message: Message, part: MessagePart, raw: str) -> str:
         try:

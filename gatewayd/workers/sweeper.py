@@ -3,7 +3,12 @@
 `Sweeper` drops what has outlived its use: receipt map entries and parked receipts past their
 TTL (`purge_expired`) and Idempotency-Key responses older than 24 hours (seed 001). Scheduled
 messages need nothing here: the queue skips them until they are due and the dispatchers' polls
-pick them up then.
+pick them up then. It also requeues orphans: messages SUBMITTING on one of this process's
+SMSCs that its dispatcher no longer has in flight (the writes recording the SMSC's answer and
+the requeue after them all failed). The SMSC may have them, so they are counted in doubt. Only
+messages unchanged for `orphan_grace` are looked at, which leaves a claim that just committed
+time to reach its dispatcher. A second process running an SMSC of the same name against the
+same store would see the first one's messages as orphans: names are per process.
 
 `TopUpSweeper` settles M-Pesa top-ups whose callback never came (`TopUps.expire`: Daraja's
 status query first, FAILED when it has no answer either). What needs a person (a payment
@@ -13,11 +18,12 @@ reported for a top-up that already failed …) is logged as a warning.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from gatewayd.logs import get_logger
+from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.ports import IdempotencyStore, MessageStore
 from gatewayd.service.topups import Settled
 
@@ -25,6 +31,16 @@ log = get_logger("gatewayd.sweeper")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 TOPUP_SWEEP_PERIOD = 30.0  # seconds between two expiry passes over PENDING M-Pesa top-ups
+ORPHAN_GRACE = timedelta(seconds=60)
+
+
+class InFlight(Protocol):
+    """What the orphan pass asks of a dispatcher (`Dispatcher.has_in_flight`)."""
+
+    def has_in_flight(self, message_id: str) -> bool: ...
+
+
+Dispatchers = Callable[[], Mapping[str, InFlight]]  # SMSC name → its running dispatcher
 
 
 class SweepStore(MessageStore, IdempotencyStore, Protocol):
@@ -41,11 +57,17 @@ class Sweeper:
         *,
         period: float = 60.0,
         idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
+        dispatchers: Dispatchers | None = None,
+        orphan_grace: timedelta = ORPHAN_GRACE,
+        metrics: DaemonMetrics | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._period = period
         self._ttl = idempotency_ttl
+        self._dispatchers = dispatchers
+        self._grace = orphan_grace
+        self._metrics = metrics
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -60,8 +82,36 @@ class Sweeper:
             log.info("sweep_done", receipt_entries=receipts, idempotency_keys=keys)
         return receipts, keys
 
+    async def requeue_orphans(self) -> list[str]:
+        """One pass over the running SMSCs: their SUBMITTING messages no dispatcher has in
+        flight go back to the queue, counted in doubt; their ids."""
+        if self._dispatchers is None:
+            return []
+        now = self._clock()
+        requeued: list[str] = []
+        for smsc in list(self._dispatchers()):
+            candidates = await self._store.submitting_on(smsc, now - self._grace)
+            dispatcher = self._dispatchers().get(smsc)  # looked up again: a reload may run
+            if dispatcher is None:
+                continue
+            for message_id in candidates:
+                if dispatcher.has_in_flight(message_id):
+                    continue
+                await self._store.requeue(message_id, now, in_doubt=True)
+                requeued.append(message_id)
+                log.warning("orphan_requeued", message_id=message_id, smsc=smsc)
+        if requeued and self._metrics is not None:
+            self._metrics.in_doubt.labels("resend").inc(len(requeued))
+        return requeued
+
+    async def _pass(self) -> None:
+        try:
+            await self.sweep()
+        finally:
+            await self.requeue_orphans()
+
     async def run(self) -> None:
-        await _every(self._period, self._stop, self.sweep, "sweep_failed")
+        await _every(self._period, self._stop, self._pass, "sweep_failed")
 
 
 class ExpiringTopUps(Protocol):

@@ -374,12 +374,28 @@ class MemoryStore:
         self._settle(message_id, now, description)
 
     async def requeue(
-        self, message_id: str, now: datetime, *, not_before: datetime | None = None
+        self,
+        message_id: str,
+        now: datetime,
+        *,
+        not_before: datetime | None = None,
+        in_doubt: bool = False,
     ) -> None:
         message = _get(self._messages, message_id, "message")
         if message.dispatch is not DispatchState.SUBMITTING:
             return
+        if in_doubt:
+            self._set(message_id, now, in_doubt=message.in_doubt + 1)
+            message = self._messages[message_id]
         self._requeue(message, now, not_before)
+
+    async def submitting_on(self, smsc: str, before: datetime) -> Sequence[str]:
+        found = [
+            m
+            for m in self._messages.values()
+            if m.dispatch is DispatchState.SUBMITTING and m.smsc == smsc and m.updated_at < before
+        ]
+        return [m.id for m in sorted(found, key=lambda m: (m.created_at, m.id))]
 
     def _requeue(self, message: Message, now: datetime, not_before: datetime | None) -> None:
         self._parts[message.id] = [

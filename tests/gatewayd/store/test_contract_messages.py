@@ -273,6 +273,37 @@ async def test_requeue_puts_unsent_parts_back(store: Store) -> None:
     assert (await store.get_message("m1")).dispatch is DispatchState.DONE
 
 
+async def test_requeue_in_doubt_counts_once_per_requeue(store: Store) -> None:
+    await seed(store)
+    await store.accept(new_message("m1"))
+    await store.claim_queued("safaricom", 1, at(1), "smsc-a")
+    await store.requeue("m1", at(2), in_doubt=True)
+    message = await store.get_message("m1")
+    assert (message.in_doubt, message.dispatch) == (1, DispatchState.QUEUED)
+    await store.requeue("m1", at(3), in_doubt=True)  # not submitting: no effect, no count
+    await store.claim_queued("safaricom", 1, at(4), "smsc-a")
+    await store.requeue("m1", at(5))  # never written: not in doubt
+    assert (await store.get_message("m1")).in_doubt == 1
+    await store.claim_queued("safaricom", 1, at(6), "smsc-a")
+    await store.requeue("m1", at(7), in_doubt=True)
+    assert (await store.get_message("m1")).in_doubt == 2
+
+
+async def test_submitting_on_lists_one_smscs_claims_older_than_a_time(store: Store) -> None:
+    await seed(store)
+    for n in range(4):
+        await store.accept(new_message(f"m{n}", created=n))
+    await store.claim_queued("safaricom", 1, at(10), "smsc-a")  # m0
+    await store.claim_queued("safaricom", 1, at(20), "smsc-b")  # m1
+    await store.claim_queued("safaricom", 1, at(30), "smsc-a")  # m2
+    assert await store.submitting_on("smsc-a", at(31)) == ["m0", "m2"]
+    assert await store.submitting_on("smsc-a", at(30)) == ["m0"]
+    assert await store.submitting_on("smsc-b", at(31)) == ["m1"]
+    await store.record_submit("m0", 1, "smsc-a", "q0", at(32))
+    assert await store.submitting_on("smsc-a", at(40)) == ["m2"]
+    assert await store.submitting_on("smsc-c", at(40)) == []
+
+
 async def test_recover_in_doubt_resends_and_says_so(store: Store) -> None:
     await seed(store)
     await store.accept(new_message("m1"))
