@@ -10,6 +10,7 @@ cannot be reassembled by the handset, and every part is billed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from smpp.aio.slot import BindSlot
 
 PartCallback = Callable[[PartResult], None]
+
+log = logging.getLogger("smpp.aio.message")
 
 
 class Part:
@@ -90,27 +93,40 @@ class Message:
     def settle(self, part: Part, result: PartResult) -> Part | None:
         """Record `part`'s result; the next part to send, or None when the message ended.
 
-        A failed part ends the message: the parts after it are NOT_SENT.
+        A failed part ends the message: the parts after it are NOT_SENT. The future is
+        resolved before the last `on_part` calls, and an `on_part` that raises is logged, not
+        propagated: it runs inside the connection's read callback, where an exception would
+        close the bind and leave every other part on it in doubt.
         """
         results = self.results
         results[part.index] = result
-        on_part = self.on_part
-        if on_part is not None:
-            on_part(result)
         nxt = part.index + 1
         parts = self.parts
+        if nxt < len(parts) and result.outcome is Outcome.OK:
+            if self.on_part is not None:
+                self._tell(result)
+            return parts[nxt]
+        ended = [result]
         if nxt < len(parts):
-            if result.outcome is Outcome.OK:
-                return parts[nxt]
             why = f"part {nxt} ended {result.outcome.value}"
             for later in parts[nxt:]:
                 results[later.index] = skipped = later.result(Outcome.NOT_SENT, error=why)
-                if on_part is not None:
-                    on_part(skipped)
+                ended.append(skipped)
         future = self.future
         if not future.done():
             future.set_result(MessageResult(self.ref, tuple(results)))  # type: ignore[arg-type]
+        if self.on_part is not None:
+            for each in ended:
+                self._tell(each)
         return None
+
+    def _tell(self, result: PartResult) -> None:
+        """`on_part(result)`; its exception is logged (see `settle`)."""
+        assert self.on_part is not None
+        try:
+            self.on_part(result)
+        except Exception:
+            log.exception("on_part failed: message %r part %d", self.ref, result.part_index)
 
     def abandon(self, part: Part, outcome: Outcome, error: str) -> None:
         """End the message at `part` (not answered or not sent) and everything after it."""

@@ -61,7 +61,7 @@ from smpp.core.events import DeliverReceived, LateResponse, SubmitResponse
 from smpp.core.msgid import normalise_message_id
 from smpp.core.pdu import SubmitSm
 from smpp.core.session import EsmeSession
-from smpp.core.status import StatusClass, status_name
+from smpp.core.status import CommandStatus, StatusClass, status_name
 
 log = logging.getLogger("smpp.aio.pool")
 
@@ -443,7 +443,11 @@ class BindPool:
         if handler is not None:
             key = self._message_key(event.message_id)
             message = part.message
-            handler(LateAccept(message.ref, part.index, event.message_id, key, slot.bind_id))
+            late = LateAccept(message.ref, part.index, event.message_id, key, slot.bind_id)
+            try:  # called from the connection's read callback: it must not end the bind
+                handler(late)
+            except Exception:
+                log.exception("late accept handler failed", extra={"bind_id": slot.bind_id})
 
     def _abandon(self, part: Part, outcome: Outcome, reason: str) -> None:
         ref = part.message.ref
@@ -460,7 +464,12 @@ class BindPool:
         """Hand a deliver_sm to the daemon; the resp is written after its handler returns."""
         loop = self._loop
         assert loop is not None
-        inbound = read_inbound(self.config, slot.bind_id, event.pdu, loop.time())
+        try:  # called from the connection's read callback: it must not end the bind
+            inbound = read_inbound(self.config, slot.bind_id, event.pdu, loop.time())
+        except Exception:
+            log.exception("deliver_sm not readable", extra={"bind_id": slot.bind_id})
+            client.ack_deliver(event.sequence_number, CommandStatus.ESME_RX_T_APPN)
+            return
         handling = answer_after(self.handlers.on_deliver, client, event.sequence_number, inbound)
         task = loop.create_task(handling)
         self._inbound.add(task)
