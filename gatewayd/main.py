@@ -23,7 +23,8 @@ a short code take effect before the SMSC gets its ack.
 
 SIGHUP reloads the prefix table (the reference is swapped: sends in progress finish with the
 old one) and the `[[smsc]]` tables: binds whose settings did not change stay up, changed or
-removed ones are drained and stopped, new ones started.
+removed ones are drained and stopped (what they leave unanswered is queued again at once,
+counted in doubt: there is no next start to find it), new ones started.
 
 `demo` and `sim` live in `gatewayd.demo`; they are re-exported here for the command line.
 
@@ -83,6 +84,7 @@ log = get_logger("gatewayd.main")
 ShutdownTrigger = Callable[[], Awaitable[object]]
 SAMPLE_PERIOD = 1.0  # seconds between queue-depth / bind gauges refreshes
 HTTP_STOP_BUDGET = 3.0  # seconds requests in progress get to finish once intake stops
+RELOAD_REQUEUE_SLACK = timedelta(days=1)  # "changed before": every message, however recent
 
 
 def version() -> str:
@@ -409,12 +411,26 @@ class Daemon:
                     self.settings.shutdown.drain_timeout, self.settings.shutdown.unbind_timeout
                 )
                 del self.links[name]
+                await self._requeue_left_on(name)
         for name, smsc in by_name.items():
             if name not in self.links:
                 log.info("smsc_reload_start", smsc=name)
                 await self._start_link(smsc)
             else:
                 log.info("smsc_unchanged", smsc=name)
+
+    async def _requeue_left_on(self, smsc: str) -> None:
+        """After a reload stopped an SMSC's link: what it left SUBMITTING (written, never
+        answered) would wait for a next start that may be weeks away, so it is queued again
+        now, counted in doubt. Before the new link of that name starts, which could claim."""
+        assert self.store is not None
+        now = self.clock()
+        left = await self.store.submitting_on(smsc, now + RELOAD_REQUEUE_SLACK)
+        for message_id in left:
+            await self.store.requeue(message_id, now, in_doubt=True)
+            log.warning("message_in_doubt", message_id=message_id, smsc=smsc, reason="reload")
+        if left:
+            self.metrics.in_doubt.labels("resend").inc(len(left))
 
     # -- stop -------------------------------------------------------------------------------
 

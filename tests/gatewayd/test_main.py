@@ -261,3 +261,36 @@ def test_choose_event_loop_names_and_installs_the_loop() -> None:
             main.choose_event_loop("trio")
     finally:
         asyncio.set_event_loop_policy(before)
+
+
+async def test_reload_requeues_in_doubt_what_a_changed_smsc_left_unanswered(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    config = write_config(sim, tmp_path, window=10, tps=100.0)
+    text = config.read_text()
+    async with daemon_running(load_settings(config), config) as daemon:
+        await sim.wait_for_bind(3, timeout=5)
+        store = daemon.store
+        assert store is not None
+        old = daemon.links["airtel-1"]
+        old.dispatcher.stop_claiming()  # the claim below is then the only one
+        assert old.task is not None
+        await old.task
+        now = datetime.now(UTC)
+        await store.accept(
+            NewMessage(
+                id="left-on-airtel", account_id="acme", sender_id="acme-kim-air",
+                sender_name="KIMISMS", contact=AIRTEL, operator="airtel", text="hi",
+                units=1, parts=1, encoding="gsm7", priority=0, callback_url=None,
+                client_ref=None, actor="test", created_at=now,
+            )
+        )  # fmt: skip
+        # as a submit the SMSC never answered leaves it when its link stops: SUBMITTING
+        assert len(await store.claim_queued("airtel", 10, now, "airtel-1")) == 1
+        config.write_text(_edit(text))  # airtel-1's window changes: its link is replaced
+        await daemon.reload()
+        assert daemon.links["airtel-1"] is not old
+        message = await store.get_message("left-on-airtel")
+        assert message.in_doubt == 1
+        assert daemon.metrics.in_doubt.labels("resend")._value.get() == 1
+        await sim.wait_for_submits(1, timeout=5, smsc="airtel")  # the new link resends it
