@@ -10,7 +10,8 @@ long-message method, submits the parts in order and records what each answer mea
 - never written (no bind, throttling or temporary errors beyond the pool's retries) →
   `requeue` after a short back-off;
 - written but never answered → queued again while running (the SMSC may have it: counted as
-  `unanswered`); when the daemon is stopping it stays SUBMITTING, in doubt at the next start.
+  `unanswered` and in doubt, on the message and in the metric); when the daemon is
+  stopping it stays SUBMITTING, in doubt at the next start.
 
 Recording an answer is retried a few times with back-off: a message the SMSC took whose answer
 is never stored would stay SUBMITTING while the daemon runs (its receipt parked, no callback).
@@ -348,14 +349,19 @@ class Dispatcher:
             outcome=result.outcome.value,
             reason=result.reason,
         )
-        if result.outcome is SubmitOutcome.UNANSWERED:  # never silently: it may arrive twice
+        unanswered = result.outcome is SubmitOutcome.UNANSWERED
+        if unanswered:  # never silently: it may arrive twice (PRODUCT.md: counted, marked)
             event = StatusEvent(message.id, message.status, DESC_UNANSWERED, now, part.index)
             await self._write("append_event", message.id, lambda: self._store.append_event(event))
         await self._write(
             "requeue",
             message.id,
-            lambda: self._store.requeue(message.id, now, not_before=now + delay),
+            lambda: self._store.requeue(
+                message.id, now, not_before=now + delay, in_doubt=unanswered
+            ),
         )
+        if unanswered:
+            self._in_doubt.inc()
         return False
 
     async def _fail_rest(self, message: Message, first: int, reason: str) -> None:

@@ -221,6 +221,20 @@ async def test_unanswered_while_running_is_queued_again_and_marked() -> None:
     assert stored.attempts == 2
 
 
+async def test_unanswered_while_running_is_counted_in_doubt() -> None:
+    b = await bench()
+    message = await b.accept()
+    answers = iter([SubmitResult(SubmitOutcome.UNANSWERED, reason="response timeout")])
+
+    def silent_once(request: SubmitRequest, n: int) -> SubmitResult:
+        return next(answers, SubmitResult(SubmitOutcome.ACCEPTED, message_id="99"))
+
+    async with running(b, FakePool(responder=silent_once)):
+        await status_is(b, message.id, MessageStatus.SENT)
+    assert (await b.store.get_message(message.id)).in_doubt == 1
+    assert b.metrics.in_doubt.labels("resend")._value.get() == 1
+
+
 async def test_parts_sent_after_a_requeue_keep_the_reference_of_the_earlier_ones() -> None:
     b = await bench()
     message = await b.accept("z" * 300)  # 2 parts
