@@ -55,7 +55,7 @@ from config.loader import default_config_path, load_settings
 from config.settings import MpesaSettings, Settings, SmscSettings
 from gatewayd import __version__
 from gatewayd.adapters.daraja import DarajaClient, DarajaConfig
-from gatewayd.lifecycle import Lifecycle
+from gatewayd.lifecycle import Lifecycle, SdNotifier
 from gatewayd.links import SmscLink, start_link
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
@@ -573,10 +573,7 @@ async def _run(
 
     async def reload() -> None:
         for life in holder:
-            life.notifier.reloading("reloading binds and prefixes")
-        await daemon.reload()
-        for life in holder:
-            life.ready(daemon.status_line())
+            await reload_reporting(daemon, life.notifier)
 
     async with Lifecycle(on_reload=reload, install_signals=install) as life:
         holder.append(life)
@@ -603,6 +600,23 @@ async def _run(
             await daemon.stop(force=life.signals.force)
     log.info("stopped")
     return 0
+
+
+async def reload_reporting(daemon: Daemon, notifier: SdNotifier) -> None:
+    """SIGHUP under systemd: RELOADING=1, the reload, then READY=1 however it ended. systemd
+    holds the unit "reloading" until READY=1 comes, so a bad config file must send it too,
+    with the failure in STATUS=; the error is raised on for the signal handler to log."""
+    notifier.reloading("reloading binds and prefixes")
+    failure: str | None = None
+    try:
+        await daemon.reload()
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        failure = f"reload failed: {reason}"
+        raise
+    finally:
+        status = daemon.status_line()
+        notifier.ready(f"{failure}; {status}" if failure else status)
 
 
 def _loop_name() -> str:

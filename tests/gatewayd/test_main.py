@@ -294,3 +294,25 @@ async def test_reload_requeues_in_doubt_what_a_changed_smsc_left_unanswered(
         assert message.in_doubt == 1
         assert daemon.metrics.in_doubt.labels("resend")._value.get() == 1
         await sim.wait_for_submits(1, timeout=5, smsc="airtel")  # the new link resends it
+
+
+async def test_a_failed_reload_still_tells_systemd_it_is_ready(tmp_path: Path) -> None:
+    config = tmp_path / "gatewayd.toml"
+    config.write_text(f'state_dir = "{tmp_path}"\n[auth.signing_keys]\nt = "{"k" * 40}"\n')
+    daemon = main.Daemon(load_settings(config), config_path=config)
+    config.write_text("[http]\nrate_limit_per_minute = 'lots'\n")  # a bad edit, then SIGHUP
+    path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.setblocking(False)
+    notifier = main.SdNotifier(str(path))
+    try:
+        with pytest.raises(Exception, match="rate_limit_per_minute"):
+            await main.reload_reporting(daemon, notifier)
+        first, second = listener.recv(4096).decode(), listener.recv(4096).decode()
+    finally:
+        notifier.close()
+        listener.close()
+    assert first.startswith("RELOADING=1")
+    assert second.startswith("READY=1\nSTATUS=reload failed: ")
+    assert "rate_limit_per_minute" in second
