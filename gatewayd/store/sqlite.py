@@ -190,14 +190,15 @@ class AioSqliteTx(_Common):
     async def fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         return list(await self._db.execute_fetchall(_sql(sql), args))
 
+    # One hop to aiosqlite's thread: a cursor's execute, fetchone and close were three, each
+    # woken back through the event loop's self-pipe. Reads by key return a row or none.
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        async with self._db.execute(_sql(sql), args) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        found = list(await self._db.execute_fetchall(_sql(sql), args))
+        return found[0] if found else None
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        row = await self.fetchrow(sql, *args)
-        return None if row is None else row[0]  # type: ignore[index]
+        found = list(await self._db.execute_fetchall(_sql(sql), args))
+        return found[0][0] if found else None
 
     async def execute(self, sql: str, *args: Any) -> int:
         async with self._db.execute(_sql(sql), args) as cursor:
