@@ -22,7 +22,8 @@ and each SMSC's deliver_sm handler hands it every stored MO, so STOP/ONDOKA/TOKA
 a short code take effect before the SMSC gets its ack.
 
 SIGHUP reloads the prefix table (the reference is swapped: sends in progress finish with the
-old one) and the `[[smsc]]` tables: binds whose settings did not change stay up, changed or
+old one), the `[auth]` signing keys (rotation: tokens of a removed key get 401) and the
+`[[smsc]]` tables: binds whose settings did not change stay up, changed or
 removed ones are drained and stopped (what they leave unanswered is queued again at once,
 counted in doubt: there is no next start to find it), new ones started.
 
@@ -218,6 +219,7 @@ class Daemon:
         self.topups: TopUps | None = None
         self.topup_sweeper: TopUpSweeper | None = None
         self.opt_outs: OptOuts | None = None  # STOP/START: refused promotional sends, MO
+        self.auth: AuthService | None = None  # its signing keys follow SIGHUP
 
     # -- start ------------------------------------------------------------------------------
 
@@ -286,7 +288,7 @@ class Daemon:
 
     async def _serve(self, store: Store, messaging: MessagingService, topups: TopUps) -> ApiServer:
         http = self.settings.http
-        auth = AuthService(
+        auth = self.auth = AuthService(
             store=store,
             keys=signing_keys(self.settings),
             token_ttl=self.settings.auth.token_ttl,
@@ -393,14 +395,29 @@ class Daemon:
     # -- reload -----------------------------------------------------------------------------
 
     async def reload(self) -> None:
-        """SIGHUP: the prefix table and the [[smsc]] tables from the config file again."""
+        """SIGHUP: the prefix table, the [auth] signing keys and the [[smsc]] tables from the
+        config file again."""
         path = self.config_path or default_config_path()
         fresh = load_settings(path) if path is not None else self.settings
         table = load_prefixes(fresh)
         self.prefixes.replace(table)
         log.info("prefixes_reloaded", version=table.version, prefixes=len(table))
+        self._reload_keys(fresh)
         await self._reload_links(fresh.smsc)
         self.settings = fresh
+
+    def _reload_keys(self, fresh: Settings) -> None:
+        """Key rotation: the configured keys replace the running ones (tokens of a removed
+        key are refused from now on). A file with no keys keeps the running ones: a fresh
+        random key would end every token issued so far."""
+        if self.auth is None:
+            return
+        if fresh.auth.current_kid is None:
+            log.warning("auth_keys_kept", reason="no [auth] signing_keys in the reloaded file")
+            return
+        keys = signing_keys(fresh)
+        self.auth.replace_keys(keys)
+        log.info("auth_keys_reloaded", active_kid=keys.signing_kid, kids=sorted(keys.keys))
 
     async def _reload_links(self, wanted: Sequence[SmscSettings]) -> None:
         by_name = {s.name: s for s in wanted if s.enabled}

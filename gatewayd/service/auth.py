@@ -186,6 +186,14 @@ class AuthService:
         self._active[(client.client_id, client.account_id)] = (True, now)
         return token, self.token_ttl
 
+    def replace_keys(self, keys: SigningKeys) -> None:
+        """Key rotation (SIGHUP): `keys.signing_kid` signs from now on. Remembered verified
+        tokens whose kid was removed, or now names other key bytes, are forgotten, so their
+        next use checks them against the new keys (and refuses them)."""
+        kept = {kid for kid, key in keys.keys.items() if self.keys.keys.get(kid) == key}
+        self.keys = keys
+        self._verified = {t: known for t, known in self._verified.items() if _kid_of(t) in kept}
+
     def verify(self, token: str, now: datetime) -> Principal:
         """The principal of a well-signed, unexpired token; InvalidToken/TokenExpired otherwise."""
         known = self._verified.get(token)
@@ -254,3 +262,12 @@ class AuthService:
         except jwt.PyJWTError:
             raise InvalidToken() from None
         return claims
+
+
+def _kid_of(token: str) -> str | None:
+    """The `kid` a token's header names, None when it names none (or is no JWT)."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return None
+    return kid if isinstance(kid, str) else None

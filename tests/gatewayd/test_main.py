@@ -316,3 +316,47 @@ async def test_a_failed_reload_still_tells_systemd_it_is_ready(tmp_path: Path) -
     assert first.startswith("RELOADING=1")
     assert second.startswith("READY=1\nSTATUS=reload failed: ")
     assert "rate_limit_per_minute" in second
+
+
+async def test_reload_rotates_signing_keys_and_a_removed_keys_tokens_get_401(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    config = write_config(sim, tmp_path, window=10, tps=100.0)
+    old_keys = '[auth.signing_keys]\ne2e = "' + "k" * 40 + '"\n'
+    text = config.read_text()
+    assert old_keys in text
+    config.write_text(
+        text.replace(old_keys, old_keys + 'k2 = "' + "n" * 40 + '"\n')
+        .replace("[auth]\n", '[auth]\nactive_kid = "e2e"\n', 1)
+    )
+    async with daemon_running(load_settings(config), config) as daemon:
+        assert daemon.server is not None
+        async with aiohttp.ClientSession(base_url=daemon.server.url) as http:
+            old_token = await _token(http)
+            assert await _balance_status(http, old_token) == 200
+            # rotation: k2 signs, e2e is still accepted
+            config.write_text(config.read_text().replace('active_kid = "e2e"', 'active_kid = "k2"'))
+            await daemon.reload()
+            new_token = await _token(http)
+            assert await _balance_status(http, old_token) == 200
+            assert await _balance_status(http, new_token) == 200
+            # the old key is removed: its tokens are refused, the new key's are not
+            rotated = config.read_text().replace('e2e = "' + "k" * 40 + '"\n', "")
+            config.write_text(rotated)
+            await daemon.reload()
+            assert await _balance_status(http, old_token) == 401
+            assert await _balance_status(http, new_token) == 200
+
+
+async def _token(http: aiohttp.ClientSession) -> str:
+    body = {"grant_type": "client_credentials", "client_id": "acme-client",
+            "client_secret": "acme-secret-0123456789"}  # fmt: skip
+    async with http.post("/api/generate-token", json=body) as response:
+        assert response.status == 200
+        token: str = (await response.json())["access_token"]
+        return token
+
+
+async def _balance_status(http: aiohttp.ClientSession, token: str) -> int:
+    async with http.get("/api/v1/balance", headers={"Authorization": f"Bearer {token}"}) as r:
+        return r.status
