@@ -15,6 +15,7 @@ timer that fires early just calls `handle_timer`, which finds nothing due and is
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
@@ -36,6 +37,9 @@ from smpp.core.events import (
 )
 from smpp.core.pdu import SubmitSm
 from smpp.core.session import EsmeSession
+from smpp.core.status import status_name
+
+log = logging.getLogger("smpp.aio.client")
 
 
 class ClientListener(Protocol):
@@ -107,11 +111,11 @@ class SmppClient(asyncio.Protocol):
             Bound: listener.on_bound,
             BindFailed: self._on_bind_failed,
             Closed: self._on_closed,
-            LinkDead: _ignore,
+            LinkDead: _log_link_dead,
             Unbound: _ignore,
-            ProtocolError: _ignore,
-            AlertReceived: _ignore,
-            OutbindReceived: _ignore,
+            ProtocolError: _log_protocol_error,
+            AlertReceived: _log_alert,
+            OutbindReceived: _log_outbind,
         }
 
     # --- asyncio.Protocol -------------------------------------------------------------------
@@ -267,3 +271,33 @@ class SmppClient(asyncio.Protocol):
 
 def _ignore(_client: SmppClient, _event: object) -> None:
     """Events the owner does not act on (the session already did)."""
+
+
+# The session already acted on these; they are logged so that an SMSC sending malformed or
+# unexpected PDUs, a dead link or an alert can be seen and taken up with the operator.
+
+
+def _log_protocol_error(client: SmppClient, event: ProtocolError) -> None:
+    log.warning(
+        "bind %s: protocol error %s (seq %s): %s%s%s",
+        client.name,
+        status_name(event.command_status),
+        event.sequence_number,
+        event.detail,
+        ", answered" if event.answered else "",
+        ", closing" if event.fatal else "",
+    )
+
+
+def _log_link_dead(client: SmppClient, event: LinkDead) -> None:
+    silent = client.loop.time() - event.last_received
+    log.warning("bind %s: link dead, nothing heard for %.1f s", client.name, silent)
+
+
+def _log_alert(client: SmppClient, event: AlertReceived) -> None:
+    pdu = event.pdu
+    log.info("bind %s: alert_notification for %s", client.name, pdu.source_addr)
+
+
+def _log_outbind(client: SmppClient, event: OutbindReceived) -> None:
+    log.info("bind %s: outbind from %s ignored", client.name, event.pdu.system_id)

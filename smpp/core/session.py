@@ -31,7 +31,9 @@ Inputs
 
     ``receive_data(data, now)``: feed bytes (any chunking). ``b""`` is end of stream. Never
     raises: malformed input is answered with generic_nack and reported as `ProtocolError`; a
-    broken stream (bad command_length) also closes the session.
+    broken stream (bad command_length) also closes the session. A response to a request in
+    the window whose body does not decode is settled by its header's command_status (ESME_ROK:
+    accepted with an empty message id), after the `ProtocolError`.
 
     ``handle_timer(now)``: call at (or after) ``get_timer()``. Response timeouts, the bind and
     unbind deadlines, enquire_link sending, the dead-link verdict and the end of a throttle
@@ -116,6 +118,7 @@ from smpp.core.pdu import (
     BindTransceiverResp,
     BindTransmitter,
     BindTransmitterResp,
+    CommandId,
     DataSm,
     DataSmResp,
     DeliverSm,
@@ -554,7 +557,7 @@ class EsmeSession:
         try:
             pdu = decode(frame)
         except PduDecodeError as err:
-            self._on_malformed(err)
+            self._on_malformed(err, frame, now)
             return
         handler = self._handlers.get(type(pdu))
         if handler is not None:
@@ -562,9 +565,8 @@ class EsmeSession:
         else:
             self._on_unserved(pdu)
 
-    def _on_malformed(self, err: PduDecodeError) -> None:
-        """A frame that does not decode: nack a request; a broken response stays pending (its
-        outcome is unknown, so it times out rather than being guessed)."""
+    def _on_malformed(self, err: PduDecodeError, frame: bytes, now: float) -> None:
+        """A frame that does not decode: nack a request; settle a response by its header."""
         cid = err.command_id
         answered = cid is not None and not cid & RESPONSE_BIT
         if answered:
@@ -576,6 +578,20 @@ class EsmeSession:
         self._events.append(
             ProtocolError(err.command_status, err.sequence_number, str(err), answered, False)
         )
+        stand_in = _RESP_STAND_INS.get(cid) if cid is not None else None
+        seq = err.sequence_number
+        if stand_in is not None and seq is not None and (seq in self._window or seq in self._late):
+            self._settle_unreadable(stand_in, seq, frame, now)
+
+    def _settle_unreadable(
+        self, stand_in: type[Pdu], seq: int, frame: bytes, now: float
+    ) -> None:
+        """Answer a request whose response has a readable header and a broken body, by the
+        header's command_status: ESME_ROK is an acceptance with an empty message id (the
+        SMSC holds the message; waiting for a timeout would send it a second time), any
+        other status is that refusal."""
+        status = int.from_bytes(frame[8:12], "big")
+        self._on_submit_resp(stand_in(sequence_number=seq, command_status=status), now)
 
     def _on_broken_stream(self, err: PduDecodeError) -> None:
         answered = err.sequence_number is not None
@@ -730,3 +746,10 @@ class EsmeSession:
 
 
 _MISSING = object()
+
+_RESP_STAND_INS: dict[int, type[Pdu]] = {
+    CommandId.SUBMIT_SM_RESP: SubmitSmResp,
+    CommandId.DATA_SM_RESP: DataSmResp,
+    CommandId.QUERY_SM_RESP: QuerySmResp,
+}
+"""What a malformed response to a windowed request is reported as (its body left empty)."""

@@ -1,5 +1,5 @@
 """A scripted SMSC for what the simulator does not do: refuse a bind with a chosen status,
-or go silent while keeping the TCP connection open."""
+go silent while keeping the TCP connection open, or answer with a malformed response."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class Script:
     answer_enquire_link: bool = True
     answer_binds: bool = True
     answer_submits: bool = True
+    broken_resps: int = 0  # the first submits answered with an unreadable message_id
     binds: list[int] = field(default_factory=list)  # statuses given, in order
     enquire_links: int = 0
     submits: int = 0
@@ -65,6 +66,10 @@ class _Conn(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(encode(pdu))
 
+    def _send_raw(self, frame: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(frame)
+
     def _on(self, pdu: Pdu) -> None:
         script = self.script
         seq = pdu.sequence_number
@@ -79,12 +84,22 @@ class _Conn(asyncio.Protocol):
                 self._send(EnquireLinkResp(seq))
         elif isinstance(pdu, SubmitSm):
             script.submits += 1
-            if script.answer_submits:
+            if script.broken_resps:
+                script.broken_resps -= 1
+                self._send_raw(broken_submit_resp(seq, 0))
+            elif script.answer_submits:
                 status = script.submit_statuses.pop(0) if script.submit_statuses else 0
                 message_id = "" if status else f"{script.submits:x}"
                 self._send(SubmitSmResp(seq, status, message_id=message_id))
         elif isinstance(pdu, Unbind):
             self._send(UnbindResp(seq))
+
+
+def broken_submit_resp(seq: int, status: int) -> bytes:
+    """A submit_sm_resp whose header reads but whose message_id (70 octets) is too long."""
+    body = b"A" * 70 + b"\0"
+    header = (16 + len(body), 0x80000004, status, seq)
+    return b"".join(n.to_bytes(4, "big") for n in header) + body
 
 
 async def start_scripted(script: Script) -> tuple[asyncio.Server, int]:

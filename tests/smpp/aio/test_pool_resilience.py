@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from smpp.aio import BindMode, BindState, Outcome
 from smpp.core.status import CommandStatus
 from smpp.sim.config import Latency, ThrottleKind, ThrottleRule
@@ -215,3 +217,19 @@ async def test_acceptances_after_the_timeout_are_reported_as_late_copies(
     assert sim.records().accepted == 2
     ids = [s.message_id for s in sim.records().submits[:2]]
     assert [(a.ref, a.part_index, a.message_id) for a in rec.late] == [("m", 0, i) for i in ids]
+
+
+async def test_an_acceptance_with_an_unreadable_id_is_not_sent_again(
+    start_pool: StartPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = Script(broken_resps=1)
+    server, port = await start_scripted(script)
+    async with server:
+        pool, rec = await start_pool(("127.0.0.1", port), response_timeout=0.3)
+        part = (await asyncio.wait_for(pool.submit([sms()]), 5)).parts[0]
+        assert part.outcome is Outcome.OK and part.attempts == 1 and not part.in_doubt
+        assert part.message_id == "" and part.message_key is None
+        assert script.submits == 1 and len(script.binds) == 1
+        assert "ESME_RINVMSGID" in caplog.text
+        assert (await pool.submit([sms()])).ok and script.submits == 2
+        assert rec.states[-1].state is BindState.BOUND

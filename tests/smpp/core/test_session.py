@@ -516,6 +516,57 @@ def test_malformed_request_is_nacked_with_its_status() -> None:
     assert s.is_bound
 
 
+def _resp_frame(seq: int, status: int, body: bytes, command_id: int = 0x80000004) -> bytes:
+    """A response frame with a readable header and any body (a submit_sm_resp by default)."""
+    header = (16 + len(body), command_id, status, seq)
+    return b"".join(n.to_bytes(4, "big") for n in header) + body
+
+
+def test_malformed_accepted_response_settles_as_accepted_without_an_id() -> None:
+    s, smsc = bound_pair()
+    seq = s.submit(MSG, "m1", 1.0)
+    smsc.sent()
+    s.receive_data(_resp_frame(seq, 0, b"A" * 70 + b"\0"), 2.0)
+    error, answer = smsc.events()
+    assert isinstance(error, ProtocolError) and error.command_status == St.ESME_RINVMSGID
+    assert isinstance(answer, SubmitResponse)
+    assert (answer.ref, answer.sequence_number, answer.command_status) == ("m1", seq, 0)
+    assert answer.status_class is StatusClass.OK and answer.message_id == ""
+    assert s.in_flight == 0 and smsc.sent() == []  # a response is never nacked
+    s.handle_timer(11.0)
+    assert smsc.events() == []  # no ResponseTimeout: nothing will be sent again
+
+
+def test_malformed_refusal_settles_with_its_header_status() -> None:
+    s, smsc = bound_pair()
+    seq = s.submit(MSG, "m1", 1.0)
+    smsc.sent()
+    s.receive_data(_resp_frame(seq, St.ESME_RINVDSTADR, b"A" * 70 + b"\0"), 2.0)
+    _error, answer = smsc.events()
+    assert isinstance(answer, SubmitResponse) and answer.command_status == St.ESME_RINVDSTADR
+    assert answer.status_class is StatusClass.PERMANENT and s.in_flight == 0
+
+
+def test_malformed_late_response_is_reported_as_late() -> None:
+    s, smsc = bound_pair()
+    seq = s.submit(MSG, "m1", 1.0)
+    smsc.sent()
+    s.handle_timer(11.0)
+    assert smsc.events() == [ResponseTimeout("m1", seq)]
+    s.receive_data(_resp_frame(seq, 0, b"A" * 70 + b"\0"), 12.0)
+    _error, late = smsc.events()
+    assert isinstance(late, LateResponse) and late.ref == "m1" and late.message_id == ""
+
+
+def test_malformed_response_to_nothing_is_only_reported() -> None:
+    s, smsc = bound_pair()
+    seq = s.submit(MSG, "m1", 1.0)
+    smsc.sent()
+    s.receive_data(_resp_frame(seq + 7, 0, b"A" * 70 + b"\0"), 2.0)
+    (error,) = smsc.events()
+    assert isinstance(error, ProtocolError) and s.in_flight == 1
+
+
 def test_broken_framing_closes_with_a_nack() -> None:
     s, smsc = bound_pair(replace(CONFIG, max_pdu_size=1024))
     seq = s.submit(MSG, "m", 1.0)
