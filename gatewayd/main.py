@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry
 
 from config.loader import default_config_path, load_settings
-from config.settings import MpesaSettings, Settings, SmscSettings
+from config.settings import MpesaSettings, Settings, ShutdownSettings, SmscSettings
 from gatewayd import __version__
 from gatewayd.adapters.daraja import DarajaClient, DarajaConfig
 from gatewayd.lifecycle import Lifecycle, SdNotifier
@@ -85,6 +85,8 @@ log = get_logger("gatewayd.main")
 ShutdownTrigger = Callable[[], Awaitable[object]]
 SAMPLE_PERIOD = 1.0  # seconds between queue-depth / bind gauges refreshes
 HTTP_STOP_BUDGET = 3.0  # seconds requests in progress get to finish once intake stops
+IDLE_GRACE = 1.0  # seconds, once the binds are down, to store the answers already in
+STOP_MARGIN = 0.5  # seconds for what follows: workers, Daraja client, store
 RELOAD_REQUEUE_SLACK = timedelta(days=1)  # "changed before": every message, however recent
 
 
@@ -452,8 +454,10 @@ class Daemon:
     # -- stop -------------------------------------------------------------------------------
 
     async def stop(self, force: asyncio.Event | None = None) -> None:
-        """Intake → dispatching → drain → unbind → workers → store, each bounded. `force`
-        (a second SIGTERM) cuts the drain and unbind short: what is in flight stays in doubt."""
+        """Intake → dispatching → drain → unbind → workers → store, within `stop_budget`:
+        the callbacks stop beside the links, and the links as a whole get drain_timeout +
+        unbind_timeout + IDLE_GRACE. `force` (a second SIGTERM) cuts the drain and unbind
+        short; either cut leaves what is in flight SUBMITTING, in doubt at the next start."""
         budget = self.settings.shutdown
         self.accepting = False
         if self.server is not None:
@@ -461,21 +465,21 @@ class Daemon:
             log.info("http_stopped")
         for link in self.links.values():
             link.dispatcher.stop_claiming()
-        links = asyncio.gather(
-            *(
-                link.stop(budget.drain_timeout, budget.unbind_timeout)
-                for link in self.links.values()
-            )
-        )
-        if await _unless_forced(links, force):
-            for link in self.links.values():  # unanswered: they stay SUBMITTING, in doubt
-                await link.dispatcher.cancel_in_flight()
         if self.sweeper is not None:
             self.sweeper.stop()
         if self.topup_sweeper is not None:
             self.topup_sweeper.stop()
-        if self.callbacks is not None:
-            await self.callbacks.stop(budget.unbind_timeout)
+        links = asyncio.gather(
+            *(
+                link.stop(budget.drain_timeout, budget.unbind_timeout)
+                for link in self.links.values()
+            ),
+            *([self.callbacks.stop(budget.unbind_timeout)] if self.callbacks is not None else []),
+        )
+        deadline = budget.drain_timeout + budget.unbind_timeout + IDLE_GRACE
+        if await _unless_forced(links, force, deadline):
+            for link in self.links.values():  # unanswered: they stay SUBMITTING, in doubt
+                await link.dispatcher.cancel_in_flight()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -486,19 +490,23 @@ class Daemon:
             log.info("store_closed")
 
 
-async def _unless_forced(work: asyncio.Future[Any], force: asyncio.Event | None) -> bool:
-    """Await `work`, or cancel it when `force` is set first (then True)."""
-    if force is None:
-        await work
-        return False
-    forced: asyncio.Future[Any] = asyncio.ensure_future(force.wait())
+async def _unless_forced(
+    work: asyncio.Future[Any], force: asyncio.Event | None, deadline: float | None = None
+) -> bool:
+    """Await `work`, or cancel it when `force` is set or `deadline` seconds pass first (then
+    True)."""
+    forced: asyncio.Future[Any] = asyncio.ensure_future(
+        force.wait() if force is not None else asyncio.Event().wait()
+    )
     try:
-        await asyncio.wait({work, forced}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({work, forced}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        by_force = forced.done()
         forced.cancel()
     cut = not work.done()
     if cut:
-        log.warning("drain_cut_short", reason="second stop signal")
+        reason = "second stop signal" if by_force else "stop budget spent"
+        log.warning("drain_cut_short", reason=reason)
         work.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await work
@@ -613,6 +621,7 @@ async def _run(
             with contextlib.suppress(asyncio.CancelledError):
                 await status
             life.stopping("draining")
+            life.notifier.extend_timeout(stop_budget(daemon.settings.shutdown))
             log.info("stopping")
             await daemon.stop(force=life.signals.force)
     log.info("stopped")
@@ -634,6 +643,18 @@ async def reload_reporting(daemon: Daemon, notifier: SdNotifier) -> None:
     finally:
         status = daemon.status_line()
         notifier.ready(f"{failure}; {status}" if failure else status)
+
+
+def stop_budget(shutdown: ShutdownSettings) -> float:
+    """The longest a stop takes: requests in progress (HTTP_STOP_BUDGET), then the links
+    (drain, unbind, IDLE_GRACE to store the last answers) with the callbacks stopping beside
+    them, then the rest (STOP_MARGIN). 29.5 s with the defaults, under the unit's
+    TimeoutStopSec=30; the daemon also asks systemd for it (EXTEND_TIMEOUT_USEC) when it
+    starts to stop, so a configuration with longer timeouts is not killed midway."""
+    return (
+        HTTP_STOP_BUDGET + shutdown.drain_timeout + shutdown.unbind_timeout + IDLE_GRACE
+        + STOP_MARGIN
+    )  # fmt: skip
 
 
 def _loop_name() -> str:
