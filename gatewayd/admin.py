@@ -149,6 +149,8 @@ class Admin:
     ) -> SenderId:
         account = await self.account(account_ref)
         _check_sender_name(name, type)
+        if type is SenderType.SHORTCODE:
+            await self._check_short_code_free(account.id, name, _operator(operator))
         try:
             return await self.store.create_sender(
                 self._id(), account.id, name, _operator(operator), type, campaign, self._now()
@@ -157,6 +159,24 @@ class Admin:
             raise AdminError(
                 f"account {account.name!r} already has sender {name!r} on {operator}"
             ) from None
+
+    async def _check_short_code_free(self, account_id: str, name: str, operator: str) -> None:
+        """A short code receives MO (replies, STOP): the operator delivers it by number alone,
+        so one number on one operator must belong to one account, or replies and opt-outs
+        could land with the wrong customer. Names are otherwise unique per account only."""
+        others = sorted(
+            {
+                s.account_id
+                for s in await self.store.list_senders()
+                if s.name == name and s.operator == operator and s.account_id != account_id
+            }
+        )
+        if others:
+            owners = ", ".join([repr((await self.store.get_account(a)).name) for a in others])
+            raise AdminError(
+                f"short code {name!r} on {operator} already belongs to account {owners}: "
+                "replies and STOP to it could not be told apart"
+            )
 
     async def list_senders(self, account_ref: str | None = None) -> list[SenderFloat]:
         account_id = (await self.account(account_ref)).id if account_ref else None

@@ -88,6 +88,20 @@ async def test_sender_names_are_narrowed_by_operator() -> None:
         await admin.sender("NOPE")
 
 
+async def test_a_short_code_belongs_to_one_account_per_operator() -> None:
+    admin = make_admin()
+    await admin.create_account("acme")
+    await admin.create_account("beta")
+    await admin.create_sender("acme", "22333", "safaricom", SenderType.SHORTCODE)
+    with pytest.raises(AdminError, match="short code '22333' on safaricom already belongs to"):
+        await admin.create_sender("beta", "22333", "safaricom", SenderType.SHORTCODE)
+    with pytest.raises(AdminError, match="account 'acme'"):
+        await admin.create_sender("beta", "22333", "safaricom", SenderType.SHORTCODE)
+    # the same number on another operator is another short code; the owner may add its own
+    await admin.create_sender("beta", "22333", "airtel", SenderType.SHORTCODE)
+    assert [s.sender.account_id for s in await admin.list_senders("beta")] == ["id2"]
+
+
 async def test_float_credit_debit_and_statement() -> None:
     admin = await seeded()
     sender = await admin.sender("ACME", operator="safaricom")
