@@ -209,7 +209,7 @@ async def start_link(
         view = _Deliver(
             pdu.source_addr, pdu.destination_addr, pdu.esm_class, pdu.data_coding, short, pdu.tlvs
         )
-        await handler.handle_parsed(view, inbound.receipt, inbound.receipt_key)
+        await handler.handle_parsed(view, None, None, inbound.flagged_receipt)
 
     def state_changed(event: BindStateChanged) -> None:
         log.info(

@@ -8,7 +8,8 @@ the pool answers with a temporary error and the SMSC retries.
 
 Receipts: read from TLVs or text (`smpp.core.receipt`), the id normalised per the SMSC's
 format, then `record_receipt` (parked when the submit_sm_resp has not been recorded yet).
-Intermediate and unreadable receipts are acknowledged and counted, not applied.
+Intermediate and unreadable receipts are acknowledged and counted, not applied; a deliver_sm
+flagged as a receipt (esm_class) whose id cannot be read is one of those, never an MO.
 
 MO: single messages are stored at once; the parts of a long one are held in memory until the
 last arrives (a restart in between loses the earlier parts of that one message). A stored MO
@@ -35,7 +36,7 @@ from gatewayd.service.ports import AccountStore, InboundStore, MessageStore
 from gatewayd.workers.binds import DeliverPdu
 from routing import InvalidNumber, normalise
 from smpp.core.msgid import MessageIdFormat, normalise_message_id
-from smpp.core.receipt import Receipt, parse_receipt
+from smpp.core.receipt import Receipt, is_flagged_receipt, parse_receipt
 from smpp.core.text import (
     InboundPart,
     concat_info,
@@ -126,12 +127,20 @@ class ReceiptHandler:
         await self.handle_parsed(pdu, parse_receipt(pdu.short_message, pdu.tlvs, pdu.esm_class))
 
     async def handle_parsed(
-        self, pdu: DeliverPdu, receipt: Receipt | None, key: str | None = None
+        self,
+        pdu: DeliverPdu,
+        receipt: Receipt | None,
+        key: str | None = None,
+        flagged: bool | None = None,
     ) -> None:
         """As `handle`, for a deliver_sm the pool already read: `receipt` is its parsed
-        receipt (None for MO) and `key` its id normalised per the SMSC's format."""
+        receipt (None for MO) and `key` its id normalised per the SMSC's format. `flagged`
+        (from esm_class when None) marks a receipt: one without a readable id is counted and
+        acknowledged, never stored as MO (nor read for STOP/START)."""
         if receipt is not None:
             await self.handle_receipt(receipt, key)
+        elif flagged or (flagged is None and is_flagged_receipt(pdu.esm_class)):
+            self._unreadable(pdu)
         else:
             await self._mo(pdu)
 
@@ -164,6 +173,18 @@ class ReceiptHandler:
             self._observe_lag(result.message, now)
             if self._on_change is not None and result.message is not None:
                 self._on_change(result.message)
+
+    def _unreadable(self, pdu: DeliverPdu) -> None:
+        """A receipt whose message id cannot be read: it matches no message; counted and
+        logged so that an SMSC sending them can be taken up with the operator."""
+        self._count("none", "unreadable")
+        log.warning(
+            "receipt_unreadable",
+            smsc=self.source.smsc,
+            esm_class=pdu.esm_class,
+            short_message=pdu.short_message[:160].decode("latin-1"),
+            tlvs=sorted(pdu.tlvs),
+        )
 
     def _count(self, status: str, outcome: str) -> None:
         """receipts{smsc, status, outcome} + 1, the labelled child looked up once."""

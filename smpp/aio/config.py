@@ -6,12 +6,15 @@ reads them itself. Every timer is in seconds of the event loop's clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from smpp.core.events import BindMode as SessionBindMode
 from smpp.core.msgid import MessageIdFormat
 from smpp.core.session import SessionConfig
+from smpp.core.status import StatusClass
 
 
 class BindMode(StrEnum):
@@ -60,6 +63,10 @@ class PoolConfig:
       connection attempts of one bind.
     - `queue_timeout`: parts waiting while no transmitting bind is up are given up
       (`Outcome.NOT_SENT`) after this many seconds; None = wait for a bind however long.
+    - `lenient_receipts`: also read receipts from deliver_sm whose esm_class has no receipt
+      bit (SMSCs that send receipts as plain deliver_sm); off, such a PDU is MO.
+    - `status_overrides`: this SMSC's vendor command_status values and the class each
+      means (e.g. a vendor code for "throttled"), on top of `smpp.core.status`.
     """
 
     name: str
@@ -90,6 +97,10 @@ class PoolConfig:
     addr_npi: int = 0
     address_range: str = ""
     max_pdu_size: int = 65_536
+    lenient_receipts: bool = False
+    status_overrides: Mapping[int, StatusClass] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def __post_init__(self) -> None:
         checks = (
@@ -125,6 +136,7 @@ class PoolConfig:
             backoff_initial=self.throttle_pause,
             backoff_maximum=self.throttle_pause_max,
             max_pdu_size=self.max_pdu_size,
+            status_overrides=self.status_overrides,
         )
 
     @property

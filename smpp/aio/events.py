@@ -113,8 +113,10 @@ class Inbound:
 
     For a receipt, `receipt` is parsed (`smpp.core.receipt.parse_receipt`) and `receipt_key`
     is its message id normalised per the SMSC's id format, comparable with
-    `PartResult.message_key`. Duplicates are passed on as they come: deduplication belongs to
-    the store.
+    `PartResult.message_key`. `flagged_receipt` is True when esm_class marks a receipt: with
+    `receipt` None, the SMSC sent a receipt we cannot read (acknowledge and count it; it is
+    not a message from a subscriber). Duplicates are passed on as they come: deduplication
+    belongs to the store.
     """
 
     smsc: str
@@ -123,11 +125,17 @@ class Inbound:
     receipt: Receipt | None
     receipt_key: str | None
     received_at: float
+    flagged_receipt: bool = False
 
     @property
     def is_receipt(self) -> bool:
-        """True for a delivery receipt, False for an MO message."""
-        return self.receipt is not None
+        """True for a delivery receipt, readable or not; False for an MO message."""
+        return self.receipt is not None or self.flagged_receipt
+
+    @property
+    def unreadable_receipt(self) -> bool:
+        """True for a deliver_sm flagged as a receipt whose message id could not be read."""
+        return self.receipt is None and self.flagged_receipt
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from smpp.aio.config import PoolConfig
 from smpp.aio.events import DeliverHandler, Inbound
 from smpp.core.msgid import normalise_message_id
 from smpp.core.pdu import DataSm, DeliverSm
-from smpp.core.receipt import parse_receipt
+from smpp.core.receipt import is_flagged_receipt, parse_receipt
 from smpp.core.status import CommandStatus
 
 log = logging.getLogger("smpp.aio.inbound")
@@ -26,14 +26,17 @@ def read_inbound(
 ) -> Inbound:
     """The `Inbound` for a deliver_sm or data_sm (receipt parsed, its id normalised)."""
     short = pdu.short_message if isinstance(pdu, DeliverSm) else b""
-    receipt = parse_receipt(short, pdu.tlvs, pdu.esm_class)
+    receipt = parse_receipt(short, pdu.tlvs, pdu.esm_class, lenient=config.lenient_receipts)
+    flagged = is_flagged_receipt(pdu.esm_class)
+    if flagged and receipt is None:
+        log.warning("bind %s: receipt without a readable message id", bind_id)
     key = None
     if receipt is not None:
         try:
             key = normalise_message_id(receipt.message_id, config.id_format, from_receipt=True)
         except ValueError:
             key = None
-    return Inbound(config.name, bind_id, pdu, receipt, key, received_at)
+    return Inbound(config.name, bind_id, pdu, receipt, key, received_at, flagged)
 
 
 async def answer_after(

@@ -37,6 +37,13 @@ SME manual/user ack 0x10, intermediate delivery notification 0x20."""
 ESM_CLASS_INTERMEDIATE: Final = 0x20
 
 
+def is_flagged_receipt(esm_class: int) -> bool:
+    """True when esm_class marks the PDU as a receipt. `parse_receipt` gives None both for
+    an MO message and for a flagged receipt without a readable id: this tells them apart, so
+    that an unreadable receipt is never taken for a message from a subscriber."""
+    return bool(esm_class & ESM_CLASS_RECEIPT_TYPES)
+
+
 class Outcome(Enum):
     """What a state means for the message."""
 
@@ -315,7 +322,8 @@ def parse_receipt(
     *,
     lenient: bool = False,
 ) -> Receipt | None:
-    """Read a delivery receipt; None when the PDU is not one or carries no message id.
+    """Read a delivery receipt; None when the PDU is not one or carries no message id
+    (`is_flagged_receipt` says which).
 
     `lenient=True` also reads the text form when esm_class has no receipt bit (for SMSCs that
     send receipts as plain deliver_sm). Never raises: see the module docstring.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gatewayd.service.model import MessageStatus
+from gatewayd.service.model import InboundMessage, MessageStatus
+from gatewayd.service.optouts import Action, Outcome
 from gatewayd.workers.receipts import ReceiptHandler, ReceiptSource
 from smpp.core.msgid import MessageIdFormat
 from smpp.core.text import LongMessageMethod, plan_message
@@ -95,3 +96,27 @@ async def test_long_mo_is_kept_once_when_every_part_arrived() -> None:
         )
     [inbound] = b.store._inbound.values()
     assert inbound.text == text
+
+
+class KeywordSpy:
+    """Records the MO messages handed to the opt-out keywords."""
+
+    def __init__(self) -> None:
+        self.seen: list[InboundMessage] = []
+
+    async def handle_keyword(self, inbound: InboundMessage) -> Outcome:
+        self.seen.append(inbound)
+        return Outcome(Action.NOT_A_KEYWORD, inbound.source)
+
+
+async def test_a_flagged_receipt_without_an_id_is_counted_not_kept_as_mo() -> None:
+    b = await bench()
+    spy = KeywordSpy()
+    h = ReceiptHandler(b.store, SOURCE, b.metrics, b.clock.now, keywords=spy)
+    await h.handle(Deliver(b"STOP", esm_class=0x04, destination_addr="20880"))
+    await h.handle(Deliver(b"stat:DELIVRD err:000", esm_class=0x04))
+    start = Deliver(b"START", esm_class=0, destination_addr="20880")
+    await h.handle_parsed(start, None, None, flagged=True)  # as the pool read it
+    assert not b.store._inbound and spy.seen == []
+    assert b.metrics.receipts.labels(SMSC, "none", "unreadable")._value.get() == 3
+    assert b.metrics.inbound.labels(SMSC)._value.get() == 0

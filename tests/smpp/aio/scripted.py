@@ -1,5 +1,6 @@
 """A scripted SMSC for what the simulator does not do: refuse a bind with a chosen status,
-go silent while keeping the TCP connection open, or answer with a malformed response."""
+go silent while keeping the TCP connection open, answer with a malformed response, or send a
+deliver_sm of the test's making."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from smpp.core.pdu import (
     BindTransceiverResp,
     BindTransmitter,
     BindTransmitterResp,
+    DeliverSm,
+    DeliverSmResp,
     EnquireLink,
     EnquireLinkResp,
     Pdu,
@@ -45,6 +48,12 @@ class Script:
     enquire_links: int = 0
     submits: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    connections: list[_Conn] = field(default_factory=list)
+    deliver_acks: list[int] = field(default_factory=list)  # deliver_sm_resp statuses
+
+    def deliver(self, pdu: DeliverSm) -> None:
+        """Send `pdu` on the latest connection."""
+        self.connections[-1].send(pdu)
 
 
 class _Conn(asyncio.Protocol):
@@ -56,13 +65,14 @@ class _Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.script.connections.append(self)
 
     def data_received(self, data: bytes) -> None:
         for frame in self.framer.feed(data):
             self._on(decode(frame))
         self.script.changed.set()
 
-    def _send(self, pdu: Pdu) -> None:
+    def send(self, pdu: Pdu) -> None:
         assert self.transport is not None
         self.transport.write(encode(pdu))
 
@@ -77,11 +87,11 @@ class _Conn(asyncio.Protocol):
             status = script.bind_statuses.pop(0) if script.bind_statuses else 0
             script.binds.append(status)
             if script.answer_binds:
-                self._send(_RESP[type(pdu)](seq, status, system_id="scripted"))
+                self.send(_RESP[type(pdu)](seq, status, system_id="scripted"))
         elif isinstance(pdu, EnquireLink):
             script.enquire_links += 1
             if script.answer_enquire_link:
-                self._send(EnquireLinkResp(seq))
+                self.send(EnquireLinkResp(seq))
         elif isinstance(pdu, SubmitSm):
             script.submits += 1
             if script.broken_resps:
@@ -90,9 +100,11 @@ class _Conn(asyncio.Protocol):
             elif script.answer_submits:
                 status = script.submit_statuses.pop(0) if script.submit_statuses else 0
                 message_id = "" if status else f"{script.submits:x}"
-                self._send(SubmitSmResp(seq, status, message_id=message_id))
+                self.send(SubmitSmResp(seq, status, message_id=message_id))
+        elif isinstance(pdu, DeliverSmResp):
+            script.deliver_acks.append(pdu.command_status)
         elif isinstance(pdu, Unbind):
-            self._send(UnbindResp(seq))
+            self.send(UnbindResp(seq))
 
 
 def broken_submit_resp(seq: int, status: int) -> bytes:
