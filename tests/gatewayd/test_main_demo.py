@@ -1,5 +1,6 @@
-"""`gatewayd demo` as a newcomer meets it: mostly delivered receipts, and a plain send-sms line
-whose answer is the API's JSON as it comes."""
+"""`gatewayd demo` as a newcomer meets it: mostly delivered receipts, every printed curl line
+working as pasted (the message it sends read back with its timeline), a plain send-sms line
+whose answer is the API's JSON as it comes, and a busy port."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import asyncio
 import io
 import json
 import os
+import socket
 from pathlib import Path
 
+import pytest
+
 from config.settings import Settings
-from gatewayd.demo import DEMO_RECEIPT_MIX, demo, demo_personalities
+from gatewayd.demo import DEMO_RECEIPT_MIX, DEMO_SENDER, demo, demo_personalities, free_port
 from smpp.sim.config import kenyan_personalities
 
 
@@ -54,6 +58,11 @@ async def test_every_printed_line_works_and_the_plain_send_shows_the_answer(
         assert shell.returncode == 0, stderr.decode()
         shown, answer = stdout.decode().splitlines()  # the GET, then the plain send
         assert json.loads(shown)["contact"] == "254712345678"
+        detail = json.loads(shown)  # the message $MID names, read back with $TOKEN
+        assert detail["message_id"] and detail["provider"] == "Safaricom"
+        assert (detail["sender_name"], detail["units"], detail["in_doubt"]) == (DEMO_SENDER, 1, 0)
+        assert detail["timeline"][0]["status"] == "INITIATED"
+        assert [e["status"] for e in detail["timeline"]][-1] == detail["status"]
         sent = json.loads(answer)
         assert sent["status"] == "INITIATED" and sent["provider"] == "Safaricom"
         assert sent["contact"] == "254712345678" and sent["message_id"]
@@ -61,3 +70,13 @@ async def test_every_printed_line_works_and_the_plain_send_shows_the_answer(
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 15) == 0
+
+
+def test_demo_port_falls_back_to_the_next_free_one() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        try:
+            assert free_port("127.0.0.1", port) != port
+        except OSError:
+            pytest.skip("the port range above is not usable here")

@@ -30,6 +30,7 @@ from gatewayd.service.topups import (
     TopUpRejected,
     TopUps,
 )
+from gatewayd.store import open_store
 from tests.fakes import daraja as fake
 from tests.fakes.memory_store import MemoryStore
 from tests.gatewayd.store.pg import fresh_schema
@@ -50,15 +51,11 @@ async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[
     if request.param == "memory":
         opened: Any = MemoryStore()
     else:
-        import gatewayd.store  # noqa: PLC0415
-
-        if not hasattr(gatewayd.store, "open_store"):
-            pytest.skip("the SQL stores (gatewayd.store.open_store) have not landed yet")
         if request.param == "sqlite":
             url = f"sqlite:///{tmp_path}/topups.db"
         else:
             url, drop = await fresh_schema(request.getfixturevalue("postgres_dsn"))
-        opened = await gatewayd.store.open_store(url)
+        opened = await open_store(url)
     await opened.migrate()
     await opened.create_account("acc1", "Acme", T0)
     await opened.create_account("acc2", "Other", T0)
