@@ -21,7 +21,7 @@ before the ack: a crash in between makes the SMSC resend it, and the keyword is 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -30,7 +30,13 @@ from prometheus_client import Counter
 
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
-from gatewayd.service.model import InboundMessage, Message, MessageStatus, ReceiptOutcome
+from gatewayd.service.model import (
+    InboundMessage,
+    Message,
+    MessageStatus,
+    ReceiptOutcome,
+    SenderId,
+)
 from gatewayd.service.optouts import Action, Outcome
 from gatewayd.service.ports import AccountStore, InboundStore, MessageStore
 from gatewayd.workers.binds import DeliverPdu
@@ -68,6 +74,9 @@ class SenderOwners:
 
     Read from the store's senders and kept for `ttl` seconds; an unknown destination triggers
     one refresh per `ttl` at most, so a flood of MO to a stranger's number costs no queries.
+    Names are unique per account only: a name two accounts hold on this operator is treated
+    as unowned (logged), since picking one could hand a reply or a STOP to the wrong customer.
+    `admin sender create` refuses such a short code; older data may still hold one.
     """
 
     def __init__(self, store: AccountStore, operator: str, ttl: float = 60.0) -> None:
@@ -80,13 +89,26 @@ class SenderOwners:
     async def lookup(self, destination: str, now: datetime) -> tuple[str, str] | None:
         found = self._owners.get(destination)
         if found is None and (self._loaded_at is None or now - self._loaded_at >= self._ttl):
-            senders = await self._store.list_senders()
-            self._owners = {
-                s.name: (s.account_id, s.id) for s in senders if s.operator == self._operator
-            }
+            self._owners = self._unambiguous(await self._store.list_senders())
             self._loaded_at = now
             found = self._owners.get(destination)
         return found
+
+    def _unambiguous(self, senders: Sequence[SenderId]) -> dict[str, tuple[str, str]]:
+        by_name: dict[str, list[tuple[str, str]]] = {}
+        for s in senders:
+            if s.operator == self._operator:
+                by_name.setdefault(s.name, []).append((s.account_id, s.id))
+        owners: dict[str, tuple[str, str]] = {}
+        for name, held in by_name.items():
+            if len({account for account, _ in held}) == 1:
+                owners[name] = held[0]
+            else:
+                log.warning(
+                    "sender_name_ambiguous", name=name, operator=self._operator,
+                    accounts=sorted({account for account, _ in held}),
+                )  # fmt: skip
+        return owners
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gatewayd.service.model import InboundMessage, MessageStatus
+from gatewayd.service.model import CampaignType, InboundMessage, MessageStatus, SenderType
 from gatewayd.service.optouts import Action, Outcome
 from gatewayd.workers.receipts import ReceiptHandler, ReceiptSource
 from smpp.core.msgid import MessageIdFormat
@@ -120,3 +120,27 @@ async def test_a_flagged_receipt_without_an_id_is_counted_not_kept_as_mo() -> No
     assert not b.store._inbound and spy.seen == []
     assert b.metrics.receipts.labels(SMSC, "none", "unreadable")._value.get() == 3
     assert b.metrics.inbound.labels(SMSC)._value.get() == 0
+
+
+async def test_mo_to_a_short_code_two_accounts_hold_is_kept_unowned() -> None:
+    b = await bench()
+    await b.store.create_account("other", "OTHER", b.clock.now())
+    for sender_id, account in (("s-own", "acc"), ("s-twin", "other")):
+        await b.store.create_sender(
+            sender_id, account, "20880", "safaricom", SenderType.SHORTCODE,
+            CampaignType.TRANSACTIONAL, b.clock.now(),
+        )  # fmt: skip
+    await b.store.create_sender(
+        "s-air", "other", "20990", "airtel", SenderType.SHORTCODE,
+        CampaignType.TRANSACTIONAL, b.clock.now(),
+    )  # fmt: skip
+    await b.store.create_sender(
+        "s-mine", "acc", "20990", "safaricom", SenderType.SHORTCODE,
+        CampaignType.TRANSACTIONAL, b.clock.now(),
+    )  # fmt: skip
+    receive = handler(b)
+    await receive.handle(Deliver(b"STOP", esm_class=0, destination_addr="20880"))
+    await receive.handle(Deliver(b"HELLO", esm_class=0, destination_addr="20990"))
+    owners = {m.destination: (m.account_id, m.sender_id) for m in b.store._inbound.values()}
+    assert owners["20880"] == (None, None)  # ambiguous: neither account gets it
+    assert owners["20990"] == ("acc", "s-mine")  # the Airtel twin is another short code
