@@ -57,6 +57,7 @@ from gatewayd.service.callback_policy import CallbackPolicy, CallbackTarget
 from gatewayd.service.errors import CallbackUrlRejected
 from gatewayd.service.model import CallbackJob
 from gatewayd.service.ports import CallbackOutbox
+from gatewayd.workers.keepalive import KeepAlivePoster
 from routing import Operator
 
 _LOGGER = "gatewayd.callbacks"
@@ -294,6 +295,7 @@ class CallbackSender:
         self._finished = asyncio.Event()
         self._starved = False  # waiting for a free slot: a finished POST should wake us
         self._session: aiohttp.ClientSession | None = None
+        self._poster: KeepAlivePoster | None = None  # plain http: see gatewayd.workers.keepalive
         self._stop_budget = self._tuning.stop_budget
         self._targets: dict[str, CallbackTarget] = {}
 
@@ -338,6 +340,11 @@ class CallbackSender:
         if self._session is not None:
             raise RuntimeError("CallbackSender.run() is already running")
         self._session = self._open_session()
+        self._poster = KeepAlivePoster(
+            PolicyResolver(self._policy, self._resolver),
+            self._tuning.limit_per_host,
+            USER_AGENT,
+        )
         if self._secret is None:
             log.warning("callbacks_unsigned", reason="no [callbacks] signing_secret configured")
         log.info("callback_sender_started", max_in_flight=self._tuning.max_in_flight)
@@ -346,6 +353,7 @@ class CallbackSender:
                 await self._round()
         finally:
             await self._drain()
+            self._poster.close()
             await self._session.close()
             self._finished.set()
             counts = {k.value: v for k, v in self._counts.items()}
@@ -443,7 +451,7 @@ class CallbackSender:
         if not_before is not None:
             return await self._defer(job, host, not_before, now)
         try:
-            attempt = await self._post(job, now)
+            attempt = await self._post(job, now, target)
         except BaseException:  # cancelled at stop: the host's probe, if it was one, is free
             self._breaker.release(host)
             raise
@@ -473,7 +481,7 @@ class CallbackSender:
             self._targets[url] = target
         return target
 
-    async def _post(self, job: CallbackJob, now: datetime) -> _Attempt:
+    async def _post(self, job: CallbackJob, now: datetime, target: CallbackTarget) -> _Attempt:
         """One signed POST; its answer, with no exception escaping for network trouble."""
         assert self._session is not None
         body = payload(job)
@@ -486,6 +494,8 @@ class CallbackSender:
         }
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = sign(self._secret, timestamp, body)
+        if self._poster is not None and KeepAlivePoster.handles(target):
+            return await self._post_lean(self._poster, target, headers, body)
         try:
             async with self._session.post(
                 job.url, data=body, headers=headers, allow_redirects=False
@@ -501,6 +511,23 @@ class CallbackSender:
             return _Attempt(ok=False, error=_describe(exc))
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return _Attempt(ok=False, error=_describe(exc))
+
+    async def _post_lean(
+        self, poster: KeepAlivePoster, target: CallbackTarget, headers: dict[str, str], body: bytes
+    ) -> _Attempt:
+        """The same POST on the keep-alive client, its errors told the same way."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                status = await poster.post(target, list(headers.items()), body)
+        except TimeoutError:
+            return _Attempt(ok=False, error=f"timed out after {self._timeout:g} s")
+        except TargetRefused as exc:
+            return _Attempt(ok=False, error=str(exc), refused=True)
+        except (OSError, ValueError) as exc:
+            return _Attempt(ok=False, error=_describe(exc))
+        if 200 <= status < 300:
+            return _Attempt(ok=True)
+        return _Attempt(ok=False, error=f"HTTP {status}")
 
     def _deadline(self, job: CallbackJob) -> datetime:
         return job.event_at + self._retry_period

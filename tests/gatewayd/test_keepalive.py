@@ -1,0 +1,106 @@
+"""The keep-alive POST client against a raw server: answer framings, reuse, closes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+
+from gatewayd.service.callback_policy import CallbackPolicy
+from gatewayd.workers.keepalive import KeepAlivePoster
+
+LOOPBACK = CallbackPolicy.from_flags(allow_loopback=True)
+
+
+@asynccontextmanager
+async def raw_server(answers: list[bytes]) -> AsyncIterator[tuple[int, list[bytes], list[int]]]:
+    """Answers each request (read up to its body) with the next scripted bytes; b"" closes."""
+    requests: list[bytes] = []
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            while answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                requests.append(head + await reader.readexactly(length))
+                answer = answers.pop(0)
+                if not answer:
+                    break
+                writer.write(answer)
+                await writer.drain()
+                if b"Connection: close" in answer:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield port, requests, connections
+    finally:
+        server.close()
+
+
+def poster() -> KeepAlivePoster:
+    return KeepAlivePoster(aiohttp.ThreadedResolver(), 4, "gatewayd/test")
+
+
+async def test_framings_are_read_and_the_connection_reused() -> None:
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+    ]
+    async with raw_server(answers) as (port, requests, connections):
+        client = poster()
+        target = LOOPBACK.check_url(f"http://127.0.0.1:{port}/hook?x=1")
+        statuses = [await client.post(target, [("X-A", "1")], b"{}") for _ in range(4)]
+        client.close()
+    assert statuses == [200, 204, 500, 201]
+    assert len(connections) == 1
+    first = requests[0].decode()
+    assert first.startswith("POST /hook?x=1 HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{port}\r\n" in first
+    assert "X-A: 1\r\n" in first and first.endswith("\r\n\r\n{}")
+
+
+async def test_a_close_delimited_answer_and_a_dropped_idle_connection() -> None:
+    answers = [
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until close",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        b"",  # the server closes the kept connection instead of answering
+        b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+    ]
+    async with raw_server(answers) as (port, _requests, connections):
+        client = poster()
+        target = LOOPBACK.check_url(f"http://localhost:{port}/")
+        assert await client.post(target, [], b"a") == 200
+        assert await client.post(target, [], b"b") == 200
+        assert await client.post(target, [], b"c") == 202  # retried on a fresh connection
+        client.close()
+    assert len(connections) == 3
+
+
+async def test_a_refused_connection_is_an_oserror_naming_the_target() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    client = poster()
+    target = LOOPBACK.check_url(f"http://127.0.0.1:{port}/")
+    try:
+        await client.post(target, [], b"x")
+    except OSError as exc:
+        assert f"127.0.0.1:{port}" in str(exc)
+    else:
+        raise AssertionError("no error")
