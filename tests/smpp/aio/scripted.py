@@ -44,12 +44,21 @@ class Script:
     answer_binds: bool = True
     answer_submits: bool = True
     broken_resps: int = 0  # the first submits answered with an unreadable message_id
+    hold_resps: bool = False  # keep submit_sm_resp until `release()`
+    held: list[tuple[_Conn, Pdu]] = field(default_factory=list)
     binds: list[int] = field(default_factory=list)  # statuses given, in order
     enquire_links: int = 0
     submits: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     connections: list[_Conn] = field(default_factory=list)
     deliver_acks: list[int] = field(default_factory=list)  # deliver_sm_resp statuses
+
+    def release(self) -> None:
+        """Send the held responses, in order, and answer the next submits at once."""
+        self.hold_resps = False
+        held, self.held = self.held, []
+        for conn, pdu in held:
+            conn.send(pdu)
 
     def deliver(self, pdu: DeliverSm) -> None:
         """Send `pdu` on the latest connection."""
@@ -100,7 +109,11 @@ class _Conn(asyncio.Protocol):
             elif script.answer_submits:
                 status = script.submit_statuses.pop(0) if script.submit_statuses else 0
                 message_id = "" if status else f"{script.submits:x}"
-                self.send(SubmitSmResp(seq, status, message_id=message_id))
+                resp = SubmitSmResp(seq, status, message_id=message_id)
+                if script.hold_resps:
+                    script.held.append((self, resp))
+                else:
+                    self.send(resp)
         elif isinstance(pdu, DeliverSmResp):
             script.deliver_acks.append(pdu.command_status)
         elif isinstance(pdu, Unbind):
