@@ -229,6 +229,33 @@ class CallbackSettings(Section):
         return self
 
 
+class OptOutSettings(Section):
+    """Keywords in MO to a short code, and which sender IDs they reach. With the defaults a
+    STOP opts the number out of the short code's own sender ID only (Safaricom's per-sender
+    rule); `account_promotional` widens it to every promotional sender ID of the account that
+    owns the short code, for accounts whose promotions name the short code as the way out.
+    Read at start; a change needs a restart."""
+
+    stop_words: list[str] = Field(default_factory=lambda: ["STOP", "ONDOKA", "TOKA"])
+    start_words: list[str] = Field(default_factory=lambda: ["START"])
+    scope: Literal["shortcode", "account_promotional"] = "shortcode"
+
+    @field_validator("stop_words", "start_words")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        words = [" ".join(w.split()).upper() for w in value]
+        if not words or not all(words):
+            raise ValueError("must list at least one word, none of them blank")
+        return words
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> OptOutSettings:
+        both = sorted(set(self.stop_words) & set(self.start_words))
+        if both:
+            raise ValueError(f"words both in stop_words and start_words: {both}")
+        return self
+
+
 class RoutingSettings(Section):
     """The prefix table (number → operator); reloaded on SIGHUP."""
 
@@ -469,6 +496,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     callbacks: CallbackSettings = CallbackSettings()
     routing: RoutingSettings = RoutingSettings()
+    optouts: OptOutSettings = OptOutSettings()
     smsc: list[SmscSettings] = Field(default_factory=list)
     mpesa: MpesaSettings | None = None
     log: LogSettings = LogSettings()

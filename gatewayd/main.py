@@ -64,7 +64,7 @@ from gatewayd.service.auth import AuthService, SigningKeys
 from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.messaging import MessagingService
 from gatewayd.service.model import Accepted, InDoubtPolicy, Message, RefundPolicy, SenderType
-from gatewayd.service.optouts import OptOuts
+from gatewayd.service.optouts import KeywordScope, OptOuts
 from gatewayd.service.ports import Store
 from gatewayd.service.topups import DEFAULT_EXPIRY, TopUps
 from gatewayd.store import open_store
@@ -229,7 +229,10 @@ class Daemon:
         """Store → recovery → HTTP → workers; binds connect in the background."""
         self.store = await self._open_store()
         await self._recover(self.store)
-        self.opt_outs = OptOuts(self.store)
+        optouts = self.settings.optouts
+        self.opt_outs = OptOuts.with_words(
+            self.store, optouts.stop_words, optouts.start_words, KeywordScope(optouts.scope)
+        )
         messaging = self._messaging(self.store)
         self.topups = self._topups(self.store)
         self.accepting = True
