@@ -56,6 +56,12 @@ class PoolConfig:
     - `window`: submit_sm awaiting their resp, per bind.
     - `max_attempts`: sends of one part whose answer was a RETRY-class status or never came
       within `response_timeout`; after that the part is reported.
+    - `max_unanswered_resends`: of those sends, how many may follow a send whose answer
+      never came (response timeout, or the connection ended). An answered RETRY-class
+      refusal is safe to send again; an unanswered send may be held by the SMSC, so each
+      resend after one risks a duplicate SMS. None (the default) sets no separate limit:
+      `max_attempts` alone counts, as it always did. 0 never resends an unanswered part
+      (reported at once, in doubt, for the daemon to decide).
     - `max_throttle_retries`: ESME_RTHROTTLED / ESME_RMSGQFUL answers tolerated for one part
       (each pauses the bind `throttle_pause`, doubling up to `throttle_pause_max`).
     - `retry_delay`: wait before a RETRY-class answer is sent again.
@@ -86,6 +92,7 @@ class PoolConfig:
     bind_timeout: float = 10.0
     unbind_timeout: float = 5.0
     max_attempts: int = 3
+    max_unanswered_resends: int | None = None
     max_throttle_retries: int = 100
     throttle_pause: float = 0.1
     throttle_pause_max: float = 2.0
@@ -109,6 +116,10 @@ class PoolConfig:
             (self.tps is None or self.tps > 0, "tps must be > 0"),
             (0 < self.pace_share <= 1, "pace_share must be in (0, 1]"),
             (self.max_attempts >= 1, "max_attempts must be >= 1"),
+            (
+                self.max_unanswered_resends is None or self.max_unanswered_resends >= 0,
+                "max_unanswered_resends must be >= 0",
+            ),
             (self.response_timeout > 0, "response_timeout must be > 0"),
             (self.enquire_link_interval > 0, "enquire_link_interval must be > 0"),
             (0 < self.reconnect_min <= self.reconnect_max, "need 0 < reconnect_min <= max"),

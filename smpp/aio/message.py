@@ -28,7 +28,7 @@ log = logging.getLogger("smpp.aio.message")
 class Part:
     """One submit_sm of a message, as the pool moves it around."""
 
-    __slots__ = ("attempts", "in_doubt", "index", "message", "pdu", "throttled")
+    __slots__ = ("attempts", "in_doubt", "index", "message", "pdu", "throttled", "unanswered")
 
     def __init__(self, message: Message, index: int, pdu: SubmitSm) -> None:
         self.message = message
@@ -36,6 +36,7 @@ class Part:
         self.pdu = pdu
         self.attempts = 0
         self.throttled = 0
+        self.unanswered = 0  # sends whose answer never came
         self.in_doubt = False
 
     def result(

@@ -19,7 +19,8 @@ What the answers do:
 - RETRY-class status: sent again after `retry_delay`, up to `max_attempts` sends.
 - PERMANENT: reported; the message's later parts are NOT_SENT.
 - no answer (response timeout, or the connection ended): the part is `in_doubt` (the SMSC may
-  hold it) and goes back to the front, up to `max_attempts` sends; a later answer to a timed
+  hold it) and goes back to the front, up to `max_attempts` sends and, when set,
+  `max_unanswered_resends` resends after unanswered sends; a later answer to a timed
   out part that is still waiting to be resent settles it without a resend.
 
 Capacity (`has_capacity` / `wait_capacity`) is the room in the windows of the bound binds,
@@ -415,11 +416,16 @@ class BindPool:
 
     def part_unanswered(self, slot: BindSlot, parts: list[Part], reason: str) -> None:
         """Parts whose answer will never come on `slot` (timeout or connection lost)."""
+        cfg = self.config
         for part in reversed(parts):
             part.in_doubt = True
+            part.unanswered += 1
             if self._stopping:
                 self._abandon(part, Outcome.IN_DOUBT, reason)
-            elif part.attempts >= self.config.max_attempts:
+            elif part.attempts >= cfg.max_attempts or (
+                cfg.max_unanswered_resends is not None
+                and part.unanswered > cfg.max_unanswered_resends
+            ):
                 part.message.settle(
                     part, part.result(Outcome.RETRY, bind_id=slot.bind_id, error=reason)
                 )

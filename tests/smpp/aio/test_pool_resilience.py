@@ -239,3 +239,29 @@ async def test_an_acceptance_with_an_unreadable_id_is_not_sent_again(
         assert "ESME_RINVMSGID" in caplog.text
         assert (await pool.submit([sms()])).ok and script.submits == 2
         assert rec.states[-1].state is BindState.BOUND
+
+
+async def test_unanswered_sends_have_their_own_resend_limit(start_pool: StartPool) -> None:
+    script = Script(answer_submits=False)
+    server, port = await start_scripted(script)
+    async with server:
+        pool, _ = await start_pool(
+            ("127.0.0.1", port), response_timeout=0.05, max_attempts=3, max_unanswered_resends=1
+        )
+        part = (await pool.submit([sms()])).parts[0]
+        assert part.outcome is Outcome.RETRY and part.in_doubt and part.attempts == 2
+        assert script.submits == 2
+
+
+async def test_answered_retries_are_not_limited_by_the_unanswered_resends(
+    start_pool: StartPool,
+) -> None:
+    busy = CommandStatus.ESME_RSYSERR
+    script = Script(submit_statuses=[busy, busy])
+    server, port = await start_scripted(script)
+    async with server:
+        pool, _ = await start_pool(
+            ("127.0.0.1", port), retry_delay=0.01, max_attempts=3, max_unanswered_resends=0
+        )
+        part = (await pool.submit([sms()])).parts[0]
+        assert part.outcome is Outcome.OK and part.attempts == 3 and not part.in_doubt
