@@ -84,6 +84,7 @@ log = get_logger("gatewayd.main")
 
 ShutdownTrigger = Callable[[], Awaitable[object]]
 SAMPLE_PERIOD = 1.0  # seconds between queue-depth / bind gauges refreshes
+SENDER_CACHE_TTL = 1.0  # seconds a send reuses a sender ID lookup (a suspension applies after)
 HTTP_STOP_BUDGET = 3.0  # seconds requests in progress get to finish once intake stops
 IDLE_GRACE = 1.0  # seconds, once the binds are down, to store the answers already in
 STOP_MARGIN = 0.5  # seconds for what follows: workers, Daraja client, store
@@ -279,6 +280,7 @@ class Daemon:
             callback_policy=callback_policy(self.settings),
             long_method=long_method_for(self.settings.smsc),
             on_accepted=self._kick,  # the light Accepted: no full Message built per send
+            sender_cache_ttl=SENDER_CACHE_TTL,
             opt_outs=self.opt_outs,
         )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from billing.units import MessageError, measure
@@ -84,6 +84,7 @@ class Balances:
 
 
 _URLS_KEPT = 1024  # callback URLs whose acceptance is remembered
+_SENDERS_KEPT = 4096  # (account, sender name) lookups remembered
 
 
 def new_message_id() -> str:
@@ -104,7 +105,14 @@ class MessagingService:
     on_accepted: Callable[[Accepted], None] | None = None  # e.g. wake that operator's dispatcher
     # The same hook with the full Message (built for it, some 20 µs): prefer `on_accepted`.
     after_accept: Callable[[Message], None] | None = None
+    # Seconds a sender lookup is reused (0: every send reads the store). The daemon sets a
+    # second: the read was a store round trip per send, and a suspension or a campaign change
+    # made elsewhere takes effect within that second. Refusals are never remembered.
+    sender_cache_ttl: float = 0.0
     _urls_ok: set[tuple[CallbackPolicy, str]] = field(default_factory=set, init=False, repr=False)
+    _senders_seen: dict[tuple[str, str], tuple[datetime, list[SenderId]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     async def send(
         self,
@@ -130,7 +138,7 @@ class MessagingService:
             raise ValueError(f"priority: must be {PRIORITY_MIN}–{PRIORITY_MAX}, got {priority}")
         if callback_url is not None:
             self._check_callback_url(callback_url)
-        senders = await self._senders(account_id, sender_name)
+        senders = await self._active_senders(account_id, sender_name, now)
         msisdn, operator = self._route(contact)
         sender = _sender_for(senders, sender_name, operator)
         units, encoding = _bill(message, limit)
@@ -201,6 +209,20 @@ class MessagingService:
         for row in rows:
             per_operator[row.operator] += row.units
         return Balances(rows, per_operator)
+
+    async def _active_senders(self, account_id: str, name: str, now: datetime) -> list[SenderId]:
+        """`_senders`, reused for `sender_cache_ttl` seconds of the callers' clock."""
+        if self.sender_cache_ttl <= 0:
+            return await self._senders(account_id, name)
+        key = (account_id, name)
+        seen = self._senders_seen.get(key)
+        if seen is not None and now < seen[0]:
+            return seen[1]
+        active = await self._senders(account_id, name)
+        if len(self._senders_seen) >= _SENDERS_KEPT:
+            self._senders_seen.clear()
+        self._senders_seen[key] = (now + timedelta(seconds=self.sender_cache_ttl), active)
+        return active
 
     async def _senders(self, account_id: str, name: str) -> list[SenderId]:
         found = [s for s in await self.store.find_senders(account_id, name) if s.name == name]

@@ -3,6 +3,8 @@ were; an accepted message is routed, billed and stored with its debit."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from gatewayd.service import errors
@@ -120,6 +122,20 @@ async def test_suspended_sender_is_refused(world: World) -> None:
     await world.store.set_sender_status("s-a-air", SenderStatus.SUSPENDED)
     with pytest.raises(errors.SenderSuspended):
         await send(world)
+
+
+async def test_a_cached_sender_lookup_lasts_its_ttl_and_refusals_are_not_cached(
+    world: World,
+) -> None:
+    world.messaging.sender_cache_ttl = 1.0
+    await send(world)
+    await world.store.set_sender_status("s-a-saf", SenderStatus.SUSPENDED)
+    await world.store.set_sender_status("s-a-air", SenderStatus.SUSPENDED)
+    await send(world, now=T0 + timedelta(seconds=0.5))  # within the second: reused
+    with pytest.raises(errors.SenderSuspended):
+        await send(world, now=T0 + timedelta(seconds=1))
+    await world.store.set_sender_status("s-a-saf", SenderStatus.ACTIVE)
+    await send(world, now=T0 + timedelta(seconds=1))  # the refusal was not remembered
 
 
 async def test_prefix_reload_applies_to_the_next_send(world: World) -> None:
