@@ -45,6 +45,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import aiohttp
 import orjson
@@ -298,6 +299,7 @@ class CallbackSender:
         self._poster: KeepAlivePoster | None = None  # plain http: see gatewayd.workers.keepalive
         self._stop_budget = self._tuning.stop_budget
         self._targets: dict[str, CallbackTarget] = {}
+        self._outcome_children: dict[CallbackOutcome, Any] = {}
 
     # -- control ----------------------------------------------------------------------------
 
@@ -436,7 +438,12 @@ class CallbackSender:
             return
         self._counts[outcome] += 1
         if self._metrics is not None:
-            self._metrics.callbacks.labels(outcome.value).inc()
+            child = self._outcome_children.get(outcome)
+            if child is None:  # a label lookup costs more than the increment: keep the child
+                child = self._outcome_children[outcome] = self._metrics.callbacks.labels(
+                    outcome.value
+                )
+            child.inc()
         if self._on_outcome is not None:
             self._on_outcome(job, outcome)
 
