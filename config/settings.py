@@ -31,6 +31,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0)]
 Ton = Annotated[int, Field(ge=0, le=6)]
 Npi = Annotated[int, Field(ge=0, le=18)]
+StatusClassName = Literal["ok", "retry", "throttle", "permanent"]
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*$")
 _SMSC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -78,6 +79,18 @@ def _read_secret_file(path_text: str) -> str:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _command_status(key: Any) -> int:
+    """A command_status given as an int, a decimal string or a "0x…" hex string."""
+    text = str(key).strip() if not isinstance(key, bool) else ""
+    try:
+        code = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+    except ValueError:
+        code = -1
+    if not 0 <= code <= 0xFFFFFFFF:
+        raise ValueError(f"command_status {key!r} is not a number in 0..0xFFFFFFFF")
+    return code
 
 
 class Section(BaseModel):
@@ -320,11 +333,30 @@ class SmscSettings(Section):
     reconnect_min: Seconds = 1.0
     reconnect_max: Seconds = 60.0
     max_pdu_size: int = Field(default=65_536, ge=1024, le=16_777_216)
+    # Receipts also read from deliver_sm without the receipt bit in esm_class (else MO).
+    lenient_receipts: bool = False
+    # This SMSC's command_status values (int, "88" or "0x58") and the class each means.
+    status_overrides: dict[int, StatusClassName] = Field(default_factory=dict)
+    # Resends allowed after a send whose answer never came; None: max_attempts alone counts.
+    max_unanswered_resends: int | None = Field(default=None, ge=0)
 
     @field_validator("id_format", mode="before")
     @classmethod
     def _id_alias(cls, value: Any) -> Any:
         return _ID_FORMAT_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("status_overrides", mode="before")
+    @classmethod
+    def _status_codes(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        codes: dict[int, Any] = {}
+        for key, status_class in value.items():
+            code = _command_status(key)
+            if code in codes:
+                raise ValueError(f"command_status {key!r} is given twice")
+            codes[code] = status_class
+        return codes
 
     @field_validator("name")
     @classmethod

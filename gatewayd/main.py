@@ -47,6 +47,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,6 +79,7 @@ from http_api.topup_access import AccountTopUps
 from routing import PrefixTable, PrefixTableHolder
 from smpp.aio import BindMode, PoolConfig
 from smpp.core.msgid import MessageIdFormat
+from smpp.core.status import StatusClass
 from smpp.core.text import LongMessageMethod
 
 log = get_logger("gatewayd.main")
@@ -183,6 +185,11 @@ def link_parts(
         addr_npi=smsc.addr_npi,
         address_range=smsc.address_range,
         max_pdu_size=smsc.max_pdu_size,
+        max_unanswered_resends=smsc.max_unanswered_resends,
+        lenient_receipts=smsc.lenient_receipts,
+        status_overrides=MappingProxyType(
+            {code: StatusClass(name) for code, name in smsc.status_overrides.items()}
+        ),
     )
     profile = SmscProfile(
         name=smsc.name,

@@ -22,6 +22,7 @@ from gatewayd.service.model import MessageStatus, NewMessage
 from gatewayd.store import open_store
 from gatewayd.workers.binds import SubmitOutcome
 from smpp.aio import Outcome, PartResult
+from smpp.core.status import StatusClass
 from smpp.sim.config import SimulatorConfig
 from smpp.sim.simulator import Simulator, start_simulator
 from tests.e2e.harness import AIRTEL, SAFARICOM, personalities, seed_world
@@ -75,11 +76,20 @@ async def test_an_smsc_outage_does_not_fail_start_up(tmp_path: Path) -> None:
                     "system_id": "gatewayd",
                     "reconnect_min": 0.05,
                     "reconnect_max": 0.2,
+                    "lenient_receipts": True,
+                    "status_overrides": {"0x400": "throttle", 1025: "permanent"},
+                    "max_unanswered_resends": 0,
                 }
             ],
         }
     )
     async with daemon_running(settings) as daemon, aiohttp.ClientSession() as http:
+        config = daemon.links["safaricom-1"].pool.config  # what the [[smsc]] table became
+        assert config.lenient_receipts is True
+        assert dict(config.status_overrides) == {
+            0x400: StatusClass.THROTTLE, 0x401: StatusClass.PERMANENT,
+        }  # fmt: skip
+        assert config.max_unanswered_resends == 0
         assert daemon.server is not None
         async with http.get(f"{daemon.server.url}/ready") as response:
             body = await response.json()

@@ -113,6 +113,27 @@ def test_bad_toml_names_the_path_and_line(tmp_path: Path) -> None:
         ("password = '123456789'", "at most 8 characters"),
         ("reconnect_min = 10.0\nreconnect_max = 5.0", "reconnect_max must be >= reconnect_min"),
         ("id_format = 'octal'", "smsc[1].id_format (smsc 'air-1'): must be one of"),
+        (
+            "max_unanswered_resends = -1",
+            "smsc[1].max_unanswered_resends (smsc 'air-1'): must be >= 0",
+        ),
+        ("lenient_receipts = 'sometimes'", "smsc[1].lenient_receipts (smsc 'air-1'): "),
+        (
+            "status_overrides = { 0x58 = 'slow' }",
+            "smsc[1].status_overrides[88] (smsc 'air-1'): must be one of 'ok', 'retry'",
+        ),
+        (
+            "status_overrides = { 0xZZ = 'retry' }",
+            "smsc[1].status_overrides (smsc 'air-1'): command_status '0xZZ' is not a number",
+        ),
+        (
+            "status_overrides = { 0x100000000 = 'retry' }",
+            "smsc[1].status_overrides (smsc 'air-1'): command_status '0x100000000' is not",
+        ),
+        (
+            "status_overrides = { 88 = 'retry', 0x58 = 'ok' }",
+            "smsc[1].status_overrides (smsc 'air-1'): command_status '0x58' is given twice",
+        ),
     ],
 )
 def test_bad_smsc_values_name_the_key(tmp_path: Path, extra: str, expected: str) -> None:
@@ -216,6 +237,32 @@ def test_secrets_never_show_in_repr_or_errors(tmp_path: Path) -> None:
 def test_id_format_aliases(tmp_path: Path) -> None:
     text = SMSC + 'id_format = "hex_resp_decimal_receipt"\n'
     assert load_settings(write(tmp_path, text)).smsc[0].id_format == "resp_hex_receipt_decimal"
+
+
+def test_smsc_lenient_receipts_status_overrides_and_unanswered_resends(tmp_path: Path) -> None:
+    smsc = load_settings(write(tmp_path, SMSC)).smsc[0]
+    assert smsc.lenient_receipts is False
+    assert smsc.status_overrides == {}
+    assert smsc.max_unanswered_resends is None  # max_attempts alone counts
+    text = SMSC + (
+        "lenient_receipts = true\n"
+        "max_unanswered_resends = 0\n"
+        "[smsc.status_overrides]\n"
+        '0x00000400 = "throttle"\n'
+        '"0X401" = "retry"\n'
+        '1026 = "permanent"\n'
+        '0 = "ok"\n'
+    )
+    smsc = load_settings(write(tmp_path, text)).smsc[0]
+    assert smsc.lenient_receipts is True
+    assert smsc.max_unanswered_resends == 0
+    assert smsc.status_overrides == {0x400: "throttle", 0x401: "retry", 1026: "permanent", 0: "ok"}
+    direct = Settings.model_validate({"smsc": [{
+        "name": "x", "operator": "airtel", "host": "h", "system_id": "s",
+        "status_overrides": {88: "throttle", "0x59": "retry"}, "max_unanswered_resends": 2,
+    }]}).smsc[0]  # fmt: skip
+    assert direct.status_overrides == {88: "throttle", 89: "retry"}
+    assert direct.max_unanswered_resends == 2
 
 
 def test_sim_defaults_one_smsc_per_operator(tmp_path: Path) -> None:
