@@ -249,6 +249,13 @@ class CallbackOutbox(Protocol):
         ...
 
     async def callback_done(self, job_id: int, now: datetime) -> None: ...  # NotFound
+    async def callbacks_done(
+        self, jobs: Sequence[tuple[int, datetime]]
+    ) -> Sequence[Exception | None]:
+        """`callback_done(job_id, now)` for each pair, in one write; per pair, in order, None
+        or the error that pair alone met (NotFound), the others recorded regardless."""
+        ...
+
     async def reschedule_callback(
         self, job_id: int, next_attempt_at: datetime, error: str, now: datetime
     ) -> None: ...

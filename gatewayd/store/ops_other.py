@@ -3,6 +3,7 @@ once for both backends."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from gatewayd.service.model import (
@@ -224,6 +225,26 @@ async def finish_callback(
     )  # fmt: skip
     if not changed:
         raise NotFound(f"callback {job_id}")
+
+
+async def finish_callbacks_done(
+    tx: Tx, jobs: Sequence[tuple[int, datetime]], state: str
+) -> list[Exception | None]:
+    """`finish_callback` with no error for each (job_id, now): one UPDATE per distinct `now`
+    (jobs recorded in the same instant share it); per job None, or NotFound for an unknown
+    id. Writes nothing for an unknown id, so no savepoint is needed."""
+    by_time: dict[datetime, list[int]] = {}
+    for job_id, now in jobs:
+        by_time.setdefault(now, []).append(job_id)
+    found: set[int] = set()
+    for now, ids in by_time.items():
+        changed = await tx.fetch(
+            f"UPDATE callback_outbox SET state = $1, finished_at = $2 WHERE id {tx.any(3)}"
+            " RETURNING id",
+            state, tx.time(now), tx.array(ids),
+        )  # fmt: skip
+        found.update(row["id"] for row in changed)
+    return [None if job_id in found else NotFound(f"callback {job_id}") for job_id, _ in jobs]
 
 
 async def reschedule_callback(

@@ -305,6 +305,16 @@ class SqlStore:
             lambda tx: other.finish_callback(tx, job_id, CallbackState.DONE.value, None, now)
         )
 
+    async def callbacks_done(
+        self, jobs: Sequence[tuple[int, datetime]]
+    ) -> Sequence[Exception | None]:
+        if not jobs:
+            return []
+        batch = list(jobs)
+        return await self._write_plain(
+            lambda tx: other.finish_callbacks_done(tx, batch, CallbackState.DONE.value)
+        )
+
     async def reschedule_callback(
         self, job_id: int, next_attempt_at: datetime, error: str, now: datetime
     ) -> None:

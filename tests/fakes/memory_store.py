@@ -568,6 +568,19 @@ class MemoryStore:
     async def callback_done(self, job_id: int, now: datetime) -> None:
         self._finish(job_id, CallbackState.DONE, None, now)
 
+    async def callbacks_done(
+        self, jobs: Sequence[tuple[int, datetime]]
+    ) -> Sequence[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for job_id, now in jobs:
+            try:
+                self._finish(job_id, CallbackState.DONE, None, now)
+            except NotFound as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
     async def reschedule_callback(
         self, job_id: int, next_attempt_at: datetime, error: str, now: datetime
     ) -> None:

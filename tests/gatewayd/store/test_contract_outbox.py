@@ -183,3 +183,22 @@ async def test_inbound_messages(store: Store) -> None:
     assert [m.id for m in await store.list_inbound("acc1")] == ["in3", "in1"]
     assert [m.id for m in await store.list_inbound("acc1", before=at(3))] == ["in1"]
     assert await store.list_inbound("acc2") == []
+
+
+async def test_callbacks_done_records_each_job_alone(store: Store) -> None:
+    await seed(store)
+    await _delivered(store, "m1")
+    await _delivered(store, "m2")
+    await _delivered(store, "m3")
+    first, second, third = await store.claim_callbacks(at(5), 10, timedelta(seconds=30))
+    outcomes = await store.callbacks_done(
+        [(first.id, at(7)), (999_999, at(7)), (second.id, at(8)), (third.id, at(7))]
+    )
+    assert [type(o) for o in outcomes] == [type(None), NotFound, type(None), type(None)]
+    [done1] = await store.list_callbacks("m1")
+    [done2] = await store.list_callbacks("m2")
+    [done3] = await store.list_callbacks("m3")
+    assert all(j.state is CallbackState.DONE for j in (done1, done2, done3))
+    assert (done1.finished_at, done2.finished_at, done3.finished_at) == (at(7), at(8), at(7))
+    assert await store.callback_backlog() == 0
+    assert await store.callbacks_done([]) == []
