@@ -171,6 +171,14 @@ class MessageStore(Protocol):
         message or part."""
         ...
 
+    async def record_submits(
+        self, submits: Sequence[tuple[str, int, str, str, datetime]]
+    ) -> Sequence[Exception | None]:
+        """`record_submit(message_id, part, smsc, smsc_message_id, now)` for each tuple, in
+        order, in one write; per tuple None or the error that tuple alone met (NotFound), the
+        others recorded regardless."""
+        ...
+
     async def record_submit_failure(
         self, message_id: str, part: int, description: str, now: datetime
     ) -> None:

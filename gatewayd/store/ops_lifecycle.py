@@ -27,7 +27,7 @@ from gatewayd.service.model import (
     ReceiptResult,
     StatusEvent,
 )
-from gatewayd.service.ports import NotFound
+from gatewayd.service.ports import NotFound, StoreError
 from gatewayd.store import ops_ledger, rows, rules
 from gatewayd.store.ops_messages import Policy, insert_event, load_message, with_children
 from gatewayd.store.tx import Row, Tx
@@ -143,6 +143,22 @@ async def record_submit(
     if parked is not None and tx.datetime(parked["expires_at"]) > now:
         receipt = MessageStatus(parked["status"])
         await _apply_receipt(tx, policy, m, p, receipt, parked["description"], now)
+
+
+async def record_submits(
+    tx: Tx, policy: Policy, submits: Sequence[tuple[str, int, str, str, datetime]]
+) -> list[Exception | None]:
+    """`record_submit` for each tuple in order; a domain error is that tuple's outcome alone
+    (`record_submit` raises those before it writes anything)."""
+    outcomes: list[Exception | None] = []
+    for message_id, part, smsc, smsc_message_id, now in submits:
+        try:
+            await record_submit(tx, policy, message_id, part, smsc, smsc_message_id, now)
+        except (StoreError, ValueError) as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+    return outcomes
 
 
 async def record_submit_failure(

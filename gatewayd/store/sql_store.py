@@ -236,6 +236,27 @@ class SqlStore:
             )
         )
 
+    async def record_submits(
+        self, submits: Sequence[tuple[str, int, str, str, datetime]]
+    ) -> Sequence[Exception | None]:
+        if not submits:
+            return []
+        batch = list(submits)
+        try:
+            return await self._write_plain(lambda tx: life.record_submits(tx, self.policy, batch))
+        except Exception:
+            if len(batch) == 1:
+                raise
+        outcomes: list[Exception | None] = []  # the batch failed as a whole: one by one
+        for item in batch:
+            try:
+                await self.record_submit(*item)
+            except Exception as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
     async def record_submit_failure(
         self, message_id: str, part: int, description: str, now: datetime
     ) -> None:

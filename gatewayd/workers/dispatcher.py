@@ -38,6 +38,7 @@ from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.model import Message, MessagePart, PartStatus, SenderType, StatusEvent
 from gatewayd.service.ports import MessageStore, NotFound
+from gatewayd.workers.batching import TurnBatch
 from gatewayd.workers.binds import SubmitOutcome, SubmitPool, SubmitRequest, SubmitResult
 from smpp.core.msgid import MessageIdFormat, normalise_message_id
 from smpp.core.text import LongMessageMethod, MessagePlan, PartPlan, plan_message
@@ -103,6 +104,10 @@ class Dispatcher:
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
+        # Submit answers recorded in the same loop turn share one store write.
+        self._answers: TurnBatch[tuple[str, int, str, str, datetime]] = TurnBatch(
+            store.record_submits, "record-submits"
+        )
         self._pool = pool
         self.profile = profile
         self._metrics = metrics
@@ -323,8 +328,8 @@ class Dispatcher:
             await self._write(
                 "record_submit",
                 message.id,
-                lambda: self._store.record_submit(
-                    message.id, part.index, self.profile.name, smsc_id, now
+                lambda: self._answers.put(
+                    (message.id, part.index, self.profile.name, smsc_id, now)
                 ),
             )
             return True

@@ -363,6 +363,19 @@ class MemoryStore:
         if parked is not None and parked[2] > now:
             self._apply_receipt(message_id, part, parked[0], parked[1], now)
 
+    async def record_submits(
+        self, submits: Sequence[tuple[str, int, str, str, datetime]]
+    ) -> Sequence[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for item in submits:
+            try:
+                await self.record_submit(*item)
+            except Exception as exc:
+                outcomes.append(exc)
+            else:
+                outcomes.append(None)
+        return outcomes
+
     async def record_submit_failure(
         self, message_id: str, part: int, description: str, now: datetime
     ) -> None:

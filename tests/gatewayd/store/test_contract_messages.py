@@ -346,3 +346,27 @@ async def test_unknown_part_is_not_found(store: Store) -> None:
         await store.record_submit("m1", 2, "smsc-a", "id", at(1))
     with pytest.raises(NotFound):
         await store.record_submit("ghost", 1, "smsc-a", "id", at(1))
+
+
+async def test_record_submits_records_each_answer_alone(store: Store) -> None:
+    await seed(store)
+    await store.accept(new_message("m1", units=2, parts=2))
+    await store.accept(new_message("m2"))
+    await store.claim_queued("safaricom", 2, at(1), "smsc-a")
+    await store.record_receipt("smsc-a", "early", MessageStatus.DELIVERED, "DELIVRD", at(2))
+    outcomes = await store.record_submits(
+        [
+            ("m1", 1, "smsc-a", "id1", at(3)),
+            ("m1", 9, "smsc-a", "id9", at(3)),  # no such part
+            ("nope", 1, "smsc-a", "idx", at(3)),  # no such message
+            ("m2", 1, "smsc-a", "early", at(3)),  # its receipt was parked
+            ("m1", 2, "smsc-a", "id2", at(3)),
+        ]
+    )
+    assert [o is None for o in outcomes] == [True, False, False, True, True]
+    assert isinstance(outcomes[1], NotFound) and isinstance(outcomes[2], NotFound)
+    assert (await store.get_message("m1")).status is MessageStatus.SENT
+    assert (await store.get_message("m2")).status is MessageStatus.DELIVERED
+    done = await store.record_receipt("smsc-a", "id2", MessageStatus.DELIVERED, "DELIVRD", at(4))
+    assert done.outcome.value == "applied"
+    assert await store.record_submits([]) == []

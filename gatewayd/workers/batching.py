@@ -1,0 +1,58 @@
+"""Store writes gathered per event-loop turn.
+
+The items put in one turn of the event loop are handed to the store as one batch write (one
+unit for the group-commit writer instead of one each); each caller gets its own item's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+
+BatchWrite = Callable[[list[K]], Awaitable[Sequence[Exception | None]]]
+
+
+class TurnBatch(Generic[K]):
+    """`await put(item)` returns once `write` has recorded the item, or raises the error that
+    item met (or that the whole write met)."""
+
+    def __init__(self, write: BatchWrite[K], name: str) -> None:
+        self._write = write
+        self._name = name
+        self._pending: list[tuple[K, asyncio.Future[None]]] = []
+        self._writes: set[asyncio.Task[None]] = set()
+
+    async def put(self, item: K) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((item, future))
+        await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        task = asyncio.create_task(self._run(pending), name=self._name)
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _run(self, pending: list[tuple[K, asyncio.Future[None]]]) -> None:
+        try:
+            outcomes = await self._write([item for item, _ in pending])
+        except Exception as exc:
+            for _, future in pending:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), error in zip(pending, outcomes, strict=True):
+            if future.done():
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
