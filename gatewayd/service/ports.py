@@ -225,6 +225,14 @@ class MessageStore(Protocol):
         DELIVERED when every part is delivered, FAILED as soon as one part fails."""
         ...
 
+    async def record_receipts(
+        self, receipts: Sequence[tuple[str, str, MessageStatus, str, datetime]]
+    ) -> Sequence[ReceiptResult | Exception]:
+        """`record_receipt(smsc, smsc_message_id, status, description, now)` for each tuple,
+        in order, in one write; per tuple its result or the error it alone met, the others
+        recorded regardless."""
+        ...
+
     async def recover_in_doubt(
         self, now: datetime, policy: InDoubtPolicy = InDoubtPolicy.RESEND
     ) -> Sequence[Message]:

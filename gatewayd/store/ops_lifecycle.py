@@ -218,6 +218,22 @@ async def fail_message(
     return await load_message(tx, message_id)
 
 
+async def record_receipts(
+    tx: Tx, policy: Policy, receipts: Sequence[tuple[str, str, MessageStatus, str, datetime]]
+) -> list[ReceiptResult | Exception]:
+    """`record_receipt` for each tuple in order; a domain error is that tuple's outcome alone
+    (`record_receipt` raises those before it writes anything)."""
+    outcomes: list[ReceiptResult | Exception] = []
+    for smsc, smsc_message_id, status, description, now in receipts:
+        try:
+            outcomes.append(
+                await record_receipt(tx, policy, smsc, smsc_message_id, status, description, now)
+            )
+        except (StoreError, ValueError) as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
 async def record_receipt(
     tx: Tx,
     policy: Policy,

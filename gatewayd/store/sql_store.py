@@ -286,6 +286,27 @@ class SqlStore:
             lambda tx: life.fail_message(tx, self.policy, message_id, description, now)
         )
 
+    async def record_receipts(
+        self, receipts: Sequence[tuple[str, str, MessageStatus, str, datetime]]
+    ) -> Sequence[ReceiptResult | Exception]:
+        if not receipts:
+            return []
+        batch = list(receipts)
+        try:
+            return await self._write_plain(
+                lambda tx: life.record_receipts(tx, self.policy, batch)
+            )
+        except Exception:
+            if len(batch) == 1:
+                raise
+        outcomes: list[ReceiptResult | Exception] = []  # the batch failed as a whole: one by one
+        for item in batch:
+            try:
+                outcomes.append(await self.record_receipt(*item))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
     async def record_receipt(
         self,
         smsc: str,

@@ -11,27 +11,29 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
+R = TypeVar("R")
 
-BatchWrite = Callable[[list[K]], Awaitable[Sequence[Exception | None]]]
+# Per item, in order: its result, or the exception it alone met.
+BatchWrite = Callable[[list[K]], Awaitable[Sequence[R | Exception]]]
 
 
-class TurnBatch(Generic[K]):
-    """`await put(item)` returns once `write` has recorded the item, or raises the error that
-    item met (or that the whole write met)."""
+class TurnBatch(Generic[K, R]):
+    """`await put(item)` returns the item's result once `write` has recorded it, or raises the
+    error that item met (or that the whole write met)."""
 
-    def __init__(self, write: BatchWrite[K], name: str) -> None:
+    def __init__(self, write: BatchWrite[K, R], name: str) -> None:
         self._write = write
         self._name = name
-        self._pending: list[tuple[K, asyncio.Future[None]]] = []
+        self._pending: list[tuple[K, asyncio.Future[R]]] = []
         self._writes: set[asyncio.Task[None]] = set()
 
-    async def put(self, item: K) -> None:
+    async def put(self, item: K) -> R:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        future: asyncio.Future[R] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._flush)
         self._pending.append((item, future))
-        await future
+        return await future
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
@@ -41,7 +43,7 @@ class TurnBatch(Generic[K]):
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
 
-    async def _run(self, pending: list[tuple[K, asyncio.Future[None]]]) -> None:
+    async def _run(self, pending: list[tuple[K, asyncio.Future[R]]]) -> None:
         try:
             outcomes = await self._write([item for item, _ in pending])
         except Exception as exc:
@@ -49,10 +51,10 @@ class TurnBatch(Generic[K]):
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), error in zip(pending, outcomes, strict=True):
+        for (_, future), outcome in zip(pending, outcomes, strict=True):
             if future.done():
                 continue
-            if error is None:
-                future.set_result(None)
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
             else:
-                future.set_exception(error)
+                future.set_result(outcome)

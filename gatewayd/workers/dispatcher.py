@@ -105,7 +105,7 @@ class Dispatcher:
     ) -> None:
         self._store = store
         # Submit answers recorded in the same loop turn share one store write.
-        self._answers: TurnBatch[tuple[str, int, str, str, datetime]] = TurnBatch(
+        self._answers: TurnBatch[tuple[str, int, str, str, datetime], None] = TurnBatch(
             store.record_submits, "record-submits"
         )
         self._pool = pool

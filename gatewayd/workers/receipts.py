@@ -35,10 +35,12 @@ from gatewayd.service.model import (
     Message,
     MessageStatus,
     ReceiptOutcome,
+    ReceiptResult,
     SenderId,
 )
 from gatewayd.service.optouts import Action, Outcome
 from gatewayd.service.ports import AccountStore, InboundStore, MessageStore
+from gatewayd.workers.batching import TurnBatch
 from gatewayd.workers.binds import DeliverPdu
 from routing import InvalidNumber, normalise
 from smpp.core.msgid import MessageIdFormat, normalise_message_id
@@ -57,6 +59,10 @@ log = get_logger("gatewayd.receipts")
 Clock = Callable[[], datetime]
 DESC_DELIVERED = "Message delivered to handset"
 MAX_PENDING_MO = 1000  # long MO messages being reassembled, at most (oldest dropped)
+
+
+# record_receipt's arguments: smsc, smsc_message_id, status, description, now.
+_ReceiptArgs = tuple[str, str, MessageStatus, str, datetime]
 
 
 class ReceiptStore(MessageStore, InboundStore, AccountStore, Protocol):
@@ -134,6 +140,10 @@ class ReceiptHandler:
         keywords: Keywords | None = None,
     ) -> None:
         self._store = store
+        # Receipts read in the same loop turn share one store write.
+        self._receipts: TurnBatch[_ReceiptArgs, ReceiptResult] = TurnBatch(
+            store.record_receipts, "record-receipts"
+        )
         self._keywords = keywords  # STOP/START in MO messages; None: MO only stored
         self._on_change = on_change  # told of a message a receipt moved (wakes the callbacks)
         self.source = source
@@ -189,7 +199,7 @@ class ReceiptHandler:
                 self._count(status.value, "unreadable")
                 return
         now = self._clock()
-        result = await self._store.record_receipt(smsc, key, status, _description(receipt), now)
+        result = await self._receipts.put((smsc, key, status, _description(receipt), now))
         self._count(status.value, result.outcome.value)
         if result.outcome is ReceiptOutcome.APPLIED and result.message_changed:
             self._observe_lag(result.message, now)

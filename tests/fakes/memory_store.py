@@ -449,6 +449,17 @@ class MemoryStore:
 
     # -- receipts -------------------------------------------------------------------------
 
+    async def record_receipts(
+        self, receipts: Sequence[tuple[str, str, MessageStatus, str, datetime]]
+    ) -> Sequence[ReceiptResult | Exception]:
+        outcomes: list[ReceiptResult | Exception] = []
+        for item in receipts:
+            try:
+                outcomes.append(await self.record_receipt(*item))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
     async def record_receipt(
         self,
         smsc: str,

@@ -370,3 +370,29 @@ async def test_record_submits_records_each_answer_alone(store: Store) -> None:
     done = await store.record_receipt("smsc-a", "id2", MessageStatus.DELIVERED, "DELIVRD", at(4))
     assert done.outcome.value == "applied"
     assert await store.record_submits([]) == []
+
+
+async def test_record_receipts_records_each_receipt_alone(store: Store) -> None:
+    await seed(store)
+    await store.accept(new_message("m1"))
+    await store.accept(new_message("m2"))
+    await store.claim_queued("safaricom", 2, at(1), "smsc-a")
+    await store.record_submit("m1", 1, "smsc-a", "id1", at(2))
+    await store.record_submit("m2", 1, "smsc-a", "id2", at(2))
+    results = await store.record_receipts(
+        [
+            ("smsc-a", "id1", MessageStatus.DELIVERED, "DELIVRD", at(3)),
+            ("smsc-a", "unknown", MessageStatus.DELIVERED, "DELIVRD", at(3)),
+            ("smsc-a", "id1", MessageStatus.FAILED, "UNDELIV", at(4)),  # never moves back
+            ("smsc-a", "id2", MessageStatus.FAILED, "UNDELIV", at(3)),
+        ]
+    )
+    outcomes = [r.outcome.value for r in results if not isinstance(r, Exception)]
+    assert len(outcomes) == 4
+    assert outcomes[0] == "applied" and outcomes[1] == "parked" and outcomes[3] == "applied"
+    third = results[2]
+    assert not isinstance(third, Exception)
+    assert third.outcome.value != "applied" or not third.message_changed
+    assert (await store.get_message("m1")).status is MessageStatus.DELIVERED
+    assert (await store.get_message("m2")).status is MessageStatus.FAILED
+    assert await store.record_receipts([]) == []
