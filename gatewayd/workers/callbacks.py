@@ -58,6 +58,7 @@ from gatewayd.service.callback_policy import CallbackPolicy, CallbackTarget
 from gatewayd.service.errors import CallbackUrlRejected
 from gatewayd.service.model import CallbackJob
 from gatewayd.service.ports import CallbackOutbox
+from gatewayd.workers.batching import TurnBatch
 from gatewayd.workers.keepalive import KeepAlivePoster
 from routing import Operator
 
@@ -299,8 +300,9 @@ class CallbackSender:
         self._poster: KeepAlivePoster | None = None  # plain http: see gatewayd.workers.keepalive
         self._stop_budget = self._tuning.stop_budget
         # Deliveries recorded together: those finished in one loop turn share one store write.
-        self._done_pending: list[tuple[int, datetime, asyncio.Future[None]]] = []
-        self._done_writes: set[asyncio.Task[None]] = set()
+        self._delivered: TurnBatch[tuple[int, datetime], None] = TurnBatch(
+            outbox.callbacks_done, "callbacks-done"
+        )
         self._targets: dict[str, CallbackTarget] = {}
         self._outcome_children: dict[CallbackOutcome, Any] = {}
 
@@ -468,7 +470,7 @@ class CallbackSender:
         now = self._clock()
         if attempt.ok:
             self._breaker.success(host)
-            await self._record_done(job.id, now)
+            await self._delivered.put((job.id, now))
             if debug_enabled(_LOGGER):  # one line per message: debug only, free when off
                 log.debug("callback_delivered", callback_id=job.id, message_id=job.message_id,
                           attempt=job.attempts)  # fmt: skip
@@ -478,41 +480,6 @@ class CallbackSender:
             return await self._give_up(job, f"refused: {attempt.error}", now)
         self._breaker.failure(host, now)
         return await self._retry(job, attempt.error, now)
-
-    async def _record_done(self, job_id: int, now: datetime) -> None:
-        """`callback_done`, batched: the deliveries that finish in the same event-loop turn
-        are handed to the store as one `callbacks_done` write (one hand-off to the writer
-        instead of one each); each caller gets its own job's outcome."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        if not self._done_pending:
-            loop.call_soon(self._flush_done)
-        self._done_pending.append((job_id, now, future))
-        await future
-
-    def _flush_done(self) -> None:
-        pending, self._done_pending = self._done_pending, []
-        if not pending:
-            return
-        task = asyncio.create_task(self._write_done(pending), name="callbacks-done")
-        self._done_writes.add(task)
-        task.add_done_callback(self._done_writes.discard)
-
-    async def _write_done(self, pending: list[tuple[int, datetime, asyncio.Future[None]]]) -> None:
-        try:
-            outcomes = await self._outbox.callbacks_done([(i, at) for i, at, _ in pending])
-        except Exception as exc:
-            for *_, future in pending:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, _, future), error in zip(pending, outcomes, strict=True):
-            if future.done():
-                continue
-            if error is None:
-                future.set_result(None)
-            else:
-                future.set_exception(error)
 
     def _target(self, url: str) -> CallbackTarget:
         """`policy.check_url(url)`, remembered: the policy is fixed and a literal address is
