@@ -51,8 +51,8 @@ class PoolConfig:
     - `tps`: submit_sm per second for the whole SMSC, shared by its binds; None = no limit.
       The pool paces at `tps * pace_share`: an SMSC counting `tps` in a sliding second then
       sees no more than its limit as long as our sends reach it with less than
-      `1 / pace_share - 1` seconds of jitter (5 ms at the default 0.995). A token bucket or
-      fixed-second counter at the SMSC forgives more; a higher share then gets closer to the limit.
+      `1 / pace_share - 1` seconds of jitter (10 ms at the default 0.99). A token bucket or
+      fixed-second counter at the SMSC forgives more; 0.995 then gets closer to the limit.
     - `window`: submit_sm awaiting their resp, per bind.
     - `max_attempts`: sends of one part whose answer was a RETRY-class status or never came
       within `response_timeout`; after that the part is reported.
@@ -85,7 +85,7 @@ class PoolConfig:
     binds: int = 1
     window: int = 10
     tps: float | None = None
-    pace_share: float = 0.995
+    pace_share: float = 0.99
     id_format: MessageIdFormat = MessageIdFormat.AS_IS
     enquire_link_interval: float = 30.0
     response_timeout: float = 10.0
