@@ -20,14 +20,14 @@ vendor prefix) falls back to the `as_is` form on both sides: it still matches it
 
 from __future__ import annotations
 
-import string
+import re
 from enum import Enum
 from typing import Final
 
 _MAX_NUMERIC_DIGITS: Final = 64
 """Longer ids stay strings (SMPP ids are at most 64 characters; this also keeps `int()` off
 huge inputs)."""
-_HEX_DIGITS: Final = frozenset(string.hexdigits)
+_HEX_DIGITS: Final = re.compile("[0-9a-fA-F]+")
 _STRIP: Final = " \t\r\n\x00"
 
 
@@ -77,7 +77,7 @@ def _as_number(text: str, base: int) -> int | None:
         return None
     if base == 16:
         digits = text[2:] if text[:2].lower() == "0x" else text
-        if digits and all(char in _HEX_DIGITS for char in digits):
+        if _HEX_DIGITS.fullmatch(digits):
             return int(digits, 16)
         return None
     if text.isascii() and text.isdigit():
@@ -95,13 +95,21 @@ def normalise_message_id(raw: str, fmt: MessageIdFormat, *, from_receipt: bool) 
     text = raw.strip(_STRIP)
     if not text:
         raise ValueError(f"raw: message id {raw!r} is empty")
-    in_base = fmt.input_base(from_receipt=from_receipt)
+    in_base, out_base = _BASES[fmt, from_receipt]
     if in_base is None:
         return text.casefold()
     number = _as_number(text, in_base)
     if number is None:
         return text.casefold()
-    return format(number, "x") if fmt.output_base == 16 else str(number)
+    return format(number, "x") if out_base == 16 else str(number)
+
+
+_BASES: Final = {
+    (fmt, side): (fmt.input_base(from_receipt=side), fmt.output_base)
+    for fmt in MessageIdFormat
+    for side in (False, True)
+}
+"""(input base, output base) per format and side, looked up once per id."""
 
 
 def same_message_id(resp_id: str, receipt_id: str, fmt: MessageIdFormat) -> bool:

@@ -42,6 +42,7 @@ MAX_PAYLOAD_OCTETS: Final = 0xFFFF
 
 _SINGLE_LIMIT: Final = {Encoding.GSM7: 160, Encoding.UCS2: 70}
 _NO_TLVS: Final[Mapping[int, bytes]] = MappingProxyType({})
+_GSM7_DATA_CODING: Final = Encoding.GSM7.data_coding
 
 
 class LongMessageMethod(Enum):
@@ -148,6 +149,9 @@ def count_parts(text: str, method: LongMessageMethod) -> int:
     For PAYLOAD this is how the SMSC will split the one PDU, not the number of PDUs.
     ValueError for a text with a lone surrogate (it cannot be sent).
     """
+    septets = gsm.encode_septets(text)
+    if septets is not None and len(septets) <= _SINGLE_LIMIT[Encoding.GSM7]:
+        return 1  # the common case, without building the units
     return len(_segment_cuts(_units(text), method))
 
 
@@ -191,6 +195,19 @@ def _concat_fields(
 def _single_part(text: str, units: _Units, packed: bool) -> PartPlan:
     body = _body(units, 0, units.length, 0, packed)
     return PartPlan(1, 1, text, units.length, body, 0, _NO_TLVS)
+
+
+def _single_gsm7(
+    text: str, septets: bytes, method: LongMessageMethod, reference: int, packed: bool
+) -> MessagePlan:
+    """`plan_message` of a GSM-7 text that fits one SMS (the common case), as the general
+    path plans it, without building its units."""
+    body = gsm.pack_septets(septets, 0) if packed else septets
+    length = len(septets)
+    part = PartPlan(1, 1, text, length, body, 0, _NO_TLVS)
+    return MessagePlan(
+        text, Encoding.GSM7, _GSM7_DATA_CODING, method, reference, length, 1, (part,)
+    )
 
 
 def _payload_part(text: str, units: _Units, packed: bool) -> PartPlan:
@@ -238,6 +255,14 @@ def plan_message(
     surrogate, a text needing more than 255 parts or more than 65,535 octets of payload.
     """
     _check_reference(method, reference)
+    septets = gsm.encode_septets(text)
+    if septets is not None and len(septets) <= _SINGLE_LIMIT[Encoding.GSM7]:
+        return _single_gsm7(text, septets.encode("ascii"), method, reference, packed)
+    return _plan_units(text, method, reference, packed)
+
+
+def _plan_units(text: str, method: LongMessageMethod, reference: int, packed: bool) -> MessagePlan:
+    """`plan_message` for any text (the reference already checked)."""
     units = _units(text)
     encoding = units.encoding
     cuts = _segment_cuts(units, method)

@@ -14,6 +14,9 @@ from smpp.core.receipt import (
     Outcome,
     Receipt,
     ReceiptSource,
+    _read_fields,
+    _split_fields,
+    _text_fields,
     parse_date,
     parse_receipt,
 )
@@ -246,3 +249,33 @@ def test_receipt_like_garbage_never_raises(pieces: list[str]) -> None:
     data = "".join(pieces).encode("utf-8")
     receipt = parse_receipt(data, {}, DLR)
     assert receipt is None or receipt.message_id
+
+
+_VALUE = st.text(st.characters(blacklist_characters=" :\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"))
+
+
+@given(
+    st.text(min_size=1).filter(lambda s: not any(c.isspace() or c == ":" for c in s)),
+    st.lists(_VALUE, min_size=6, max_size=6),
+    st.text(),
+)
+def test_standard_layout_reads_as_the_general_search(
+    message_id: str, values: list[str], rest: str
+) -> None:
+    """The one-match reading of the appendix B layout finds what the key search finds."""
+    sub, dlvrd, submit_date, done_date, stat, err = values
+    text = (
+        f"id:{message_id} sub:{sub} dlvrd:{dlvrd} submit date:{submit_date} "
+        f"done date:{done_date} stat:{stat} err:{err} text:{rest}"
+    )
+    assert _text_fields(text) == _read_fields(_split_fields(text))
+    raw = text.encode("latin-1", "replace")
+    assert parse_receipt(raw, {}, DLR) is not None
+
+
+def test_standard_layout_with_dates_and_upper_case_keys() -> None:
+    """Upper-case keys take the general search and read the same as lower-case ones."""
+    lower = parse_receipt(TEXT, {}, DLR)
+    upper = parse_receipt(TEXT.replace(b"stat:", b"STAT:").replace(b"id:", b"ID:"), {}, DLR)
+    assert lower == upper
+    assert lower is not None and lower.done_date == datetime(2023, 11, 22, 15, 31)

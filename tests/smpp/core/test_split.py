@@ -19,6 +19,7 @@ from smpp.core.text import (
     plan_message,
     reassemble,
 )
+from smpp.core.text.plan import _plan_units
 
 M = LongMessageMethod
 METHODS = list(LongMessageMethod)
@@ -302,3 +303,19 @@ def test_concat_info_reads_what_plan_writes() -> None:
                 part.seq,
             )
             assert info.body == gsm.encode(part.text)
+
+
+@given(
+    st.text(st.sampled_from(GSM_ALPHABET), max_size=170),
+    st.sampled_from(list(LongMessageMethod)),
+    st.integers(0, 0xFF),
+    st.booleans(),
+)
+def test_one_gsm7_sms_is_planned_as_the_general_path_plans_it(
+    text: str, method: LongMessageMethod, reference: int, packed: bool
+) -> None:
+    """The shortcut for a GSM-7 text that fits one SMS gives the same plan and count."""
+    assert plan_message(text, method, reference, packed=packed) == _plan_units(
+        text, method, reference, packed
+    )
+    assert count_parts(text, method) == _plan_units(text, method, reference, packed).segments
