@@ -49,10 +49,13 @@ class PoolConfig:
     """One SMSC and the binds held to it.
 
     - `tps`: submit_sm per second for the whole SMSC, shared by its binds; None = no limit.
-      The pool paces at `tps * pace_share`: an SMSC counting `tps` in a sliding second then
-      sees no more than its limit as long as our sends reach it with less than
-      `1 / pace_share - 1` seconds of jitter (10 ms at the default 0.99). A token bucket or
-      fixed-second counter at the SMSC forgives more; 0.995 then gets closer to the limit.
+      The pool aims at `tps * pace_share` over the long run (`pacing.Pacer`): sends a late
+      timer or a busy loop held back are made up afterwards, within two caps that hold on
+      every send: no 100.5 ms above `tps/10 + 1` and no 1.006 s above `tps`. An SMSC counting
+      `tps` in a sliding second therefore forgives about `1 / pace_share - 1` seconds of
+      jitter between its clock and ours while we are on schedule (7 ms at the default 0.993)
+      and 6 ms while a stall is being made up; a send it refuses for its rate stops the
+      making up. A token bucket or fixed-second counter at the SMSC forgives more.
     - `window`: submit_sm awaiting their resp, per bind.
     - `max_attempts`: sends of one part whose answer was a RETRY-class status or never came
       within `response_timeout`; after that the part is reported.
@@ -85,7 +88,7 @@ class PoolConfig:
     binds: int = 1
     window: int = 10
     tps: float | None = None
-    pace_share: float = 0.99
+    pace_share: float = 0.993
     id_format: MessageIdFormat = MessageIdFormat.AS_IS
     enquire_link_interval: float = 30.0
     response_timeout: float = 10.0

@@ -289,6 +289,8 @@ class BindPool:
             if self._send_on(slot, part, now):
                 ready.popleft()
             # else the slot marked itself paused: pick again
+        if pacer is not None and not ready:
+            pacer.idle()  # nothing waits: the time until the next part is not owed
         self._notify_room()
 
     def _send_on(self, slot: BindSlot, part: Part, now: float) -> bool:
@@ -358,6 +360,8 @@ class BindPool:
                 return
         elif cls is StatusClass.THROTTLE:
             part.throttled += 1
+            if self._pacer is not None:
+                self._pacer.throttled()  # make up nothing against an SMSC that refuses
             if part.throttled > self.config.max_throttle_retries:
                 self._settle_failed(slot, part, Outcome.THROTTLE, event.command_status)
             elif self._stopping:

@@ -7,6 +7,8 @@ loop would add the test's own stalls to the SMSC's clock.
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,7 +20,21 @@ TPS = 200
 SECONDS = 10
 
 
+@pytest.fixture
+def frozen_heap() -> Iterator[None]:
+    """The heap a whole test run has built up, out of the collector's way: a full collection
+    over it pauses this process longer than any stall the daemon, with its own small heap,
+    sees, and the pacer cannot make up a pause without going over the SMSC's sliding second."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("frozen_heap")
 async def test_200_tps_held_for_10_s_without_a_throttle(start_pool: StartPool) -> None:
     sim = await SimProcess.start(
         "--tps", str(TPS), "--throttle", "sliding", "--latency", "0.02",
