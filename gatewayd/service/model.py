@@ -279,11 +279,16 @@ class MessagePage:
 
 @dataclass(frozen=True, slots=True)
 class ReceiptResult:
-    """The outcome of `record_receipt`: what happened and the message as it now stands."""
+    """The outcome of `record_receipt`: what happened and, unless the receipt was parked, the
+    few facts about its message that its callers use (the status as it now stands, when it
+    was accepted, whether a callback may be due). `get_message` reads the whole message."""
 
     outcome: ReceiptOutcome
-    message: Message | None = None  # None when parked
+    message_id: str | None = None  # None when parked (and so are the fields below)
+    status: MessageStatus | None = None  # the message's public status after the receipt
     message_changed: bool = False  # the message's public status moved
+    created_at: datetime | None = None  # when the message was accepted
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ them without knowing which backend raised them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -64,6 +65,44 @@ class InsufficientBalance(StoreError):
         self.sender_id = sender_id
         self.needed = needed
         self.available = available
+
+
+AcceptOutcome = Accepted | StoreError  # one message of `accept_many`: accepted, or why not
+
+
+@dataclass(frozen=True, slots=True)
+class BulkIdempotency:
+    """The Idempotency-Key of a request that accepts many messages (`accept_many`).
+
+    Which messages the floats cover is only known inside the accept's transaction, so the
+    answer is rendered there: `answer` gets the outcome of every message, in order, and returns
+    (status, body) to keep under (account_id, key) in that same transaction."""
+
+    account_id: str
+    key: str
+    request_hash: str
+    created_at: datetime
+    answer: Callable[[Sequence[AcceptOutcome]], tuple[int, bytes]]
+
+    def record(self, outcomes: Sequence[AcceptOutcome]) -> IdempotentResponse:
+        status, body = self.answer(outcomes)
+        return IdempotentResponse(
+            self.account_id, self.key, self.request_hash, status, body, self.created_at
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedMany:
+    """What `accept_many` answers: per message, in order, its `Accepted` or the store's
+    refusal (InsufficientBalance; NotFound when its sender ID is gone or not the account's).
+
+    `record` is the Idempotency-Key answer kept with the messages (None when nothing was
+    accepted: nothing is kept then, as for a refused single accept), or, when `replayed`, the
+    answer an earlier request with the key kept; a replay wrote nothing and has no outcomes."""
+
+    outcomes: tuple[AcceptOutcome, ...]
+    record: IdempotentResponse | None = None
+    replayed: bool = False
 
 
 class AccountStore(Protocol):
@@ -128,6 +167,22 @@ class MessageStore(Protocol):
         Checked before the float, so a replay never fails for want of units. ValueError when
         the record's account is not the message's.
         """
+        ...
+
+    async def accept_many(
+        self, messages: Sequence[NewMessage], *, idempotency: BulkIdempotency | None = None
+    ) -> AcceptedMany:
+        """Many messages in one transaction (one group-commit writer unit, a few multi-row
+        statements): each checked in order as `accept` checks one, the floats as the earlier
+        messages left them. Once a sender's float falls short of a message, every later
+        message of that sender is refused too (InsufficientBalance, nothing debited), so what
+        is accepted per sender is a prefix of its messages. Refused messages write nothing.
+
+        `idempotency`: when an answer is already kept for (account, key), nothing is written
+        and the result is `replayed`; otherwise, if any message was accepted, the answer
+        rendered from the outcomes is written in the same transaction. ValueError (nothing
+        written) when a message or the key belongs to another account than the first
+        message's."""
         ...
 
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
@@ -398,8 +453,11 @@ class Store(
 
 
 __all__ = [
+    "AcceptOutcome",
+    "AcceptedMany",
     "AccountStore",
     "AlreadyExists",
+    "BulkIdempotency",
     "CallbackOutbox",
     "IdempotencyStore",
     "InboundStore",

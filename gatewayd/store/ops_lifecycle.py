@@ -4,15 +4,19 @@ Every change of a message's public status goes through `_move`, which in the sam
 transaction appends the timeline event, writes the callback outbox row when the message asked
 for one, and refunds per the policy. The state machine itself is `rules.py`.
 
-The hot operations (`record_submit`, `record_receipt`) read the message and all its parts in
-one statement (`_Loaded`), decide in Python, and write only what changed: a part, the message
-row once, the event, the outbox row. They raise their domain errors before writing anything,
-so the writer runs them without a savepoint.
+The hot operations take a batch (`record_submits`, `record_receipts`; the single versions are
+batches of one): one statement reads every message of the batch with all its parts
+(`_Loaded`), the items are decided in order in Python against that state (several parts or
+receipts of one message see each other's changes), and what they changed is written at the
+end with one statement per table (`_Writes`: parts, message rows, timeline events, receipt
+map, callback outbox, parked receipts), whatever the number of items. A domain error (unknown
+message or part) is found before anything of its item changed, so it is that item's outcome
+alone, and the writer runs these operations without a savepoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +24,6 @@ from gatewayd.service.model import (
     InDoubtPolicy,
     LedgerKind,
     Message,
-    MessagePart,
     MessageStatus,
     PartStatus,
     ReceiptOutcome,
@@ -36,28 +39,26 @@ _MOVE_TEXT = {MessageStatus.SENT: rules.DESC_SENT, MessageStatus.DELIVERED: rule
 
 # The message row and every part of it, one result row per part (the message's columns
 # repeated): one statement instead of a row read, a part read and a read of all the parts.
-_PARTS = (
-    "p.idx AS p_idx, p.total AS p_total, p.status AS p_status, p.smsc AS p_smsc,"
-    " p.smsc_message_id AS p_smsc_message_id, p.error AS p_error"
-)
-_SELECT = f"SELECT m.*, {_PARTS}"
-# Where no `Message` is built, only the columns the state machine and `_move` read: the text,
-# names and times of all 25 cost about a third of the statement.
+# Only the columns the state machine and `_move` read: the text, names and times of all 25
+# cost about a third of the statement.
 _SELECT_STATE = (
     "SELECT m.seq, m.id, m.account_id, m.sender_id, m.contact, m.operator, m.units, m.parts,"
-    " m.status, m.dispatch, m.callback_url, m.callback_on_sent, m.refunded_units, "
-    + _PARTS
+    " m.status, m.dispatch, m.callback_url, m.callback_on_sent, m.refunded_units,"
+    " p.idx AS p_idx, p.total AS p_total, p.status AS p_status, p.smsc AS p_smsc,"
+    " p.smsc_message_id AS p_smsc_message_id, p.error AS p_error"
 )
 _JOIN = " FROM messages m JOIN message_parts p ON p.message_seq = m.seq"
 _BY_ID = f"{_SELECT_STATE}{_JOIN} WHERE m.id = $1"
 _BY_SEQ = f"{_SELECT_STATE}{_JOIN} WHERE m.seq = $1"
-_BY_RECEIPT = (
-    f"{_SELECT}, r.part AS r_part, r.expires_at AS r_expires_at FROM receipt_map r"
+# A batch's messages by receipt map entries of one SMSC: one result row per (entry, part).
+_BY_RECEIPTS = (
+    f"{_SELECT_STATE}, m.created_at, r.smsc_message_id AS r_id, r.part AS r_part,"
+    " r.expires_at AS r_expires_at FROM receipt_map r"
     " JOIN messages m ON m.seq = r.message_seq JOIN message_parts p ON p.message_seq = m.seq"
-    " WHERE r.smsc = $1 AND r.smsc_message_id = $2"
+    " WHERE r.smsc = $1 AND r.smsc_message_id "
 )
-_ORDER = " ORDER BY p.idx"
-_LOCK = " FOR UPDATE OF m"  # PostgreSQL: the message row is this transaction's until it ends
+_ORDER = " ORDER BY m.seq, p.idx"
+_LOCK = " FOR UPDATE OF m"  # PostgreSQL: the message rows are this transaction's until it ends
 
 
 class _Part:
@@ -73,7 +74,7 @@ class _Part:
 
 
 class _Loaded:
-    """A message row (a dict: the writes below update it) and its parts by index."""
+    """A message row (a dict: the decisions below update it) and its parts by index."""
 
     __slots__ = ("parts", "row", "seq")
 
@@ -89,14 +90,129 @@ class _Loaded:
             raise NotFound(f"message {self.row['id']} part {idx}")
         return found
 
-    def message(self, tx: Tx, timeline: tuple[StatusEvent, ...]) -> Message:
-        """Only for a row read with all the message's columns (`_SELECT`)."""
-        message_id = self.row["id"]
-        parts = tuple(
-            MessagePart(message_id, p.idx, p.total, p.status, p.smsc, p.smsc_message_id, p.error)
-            for p in self.parts.values()
+
+class _Writes:
+    """What a lifecycle operation changed, written by `flush` with one statement per table
+    (on PostgreSQL one statement in all).
+
+    Parts and message rows are kept by key, so one touched several times is written once, as
+    it ended; events, callback rows and parked receipts in the order they were made (event
+    ids follow the timeline); receipt map entries by key, the last one made winning."""
+
+    __slots__ = ("callbacks", "events", "maps", "messages", "parked", "parts")
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[int, int], _Part] = {}
+        self.messages: dict[int, _Loaded] = {}
+        self.events: list[tuple[Any, ...]] = []
+        self.maps: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self.callbacks: list[tuple[Any, ...]] = []
+        self.parked: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+    def part(self, m: _Loaded, p: _Part) -> None:
+        self.parts[(m.seq, p.idx)] = p
+
+    def event(self, tx: Tx, m: _Loaded, event: StatusEvent) -> None:
+        self.events.append(
+            (m.seq, event.status.value, event.description, tx.time(event.at), event.part)
         )
-        return rows.message(tx, self.row, timeline, parts)
+
+    async def flush(self, tx: Tx) -> None:
+        writes: list[tuple[_Write, Sequence[tuple[Any, ...]]]] = []
+        if self.parts:
+            writes.append((_UPDATE_PARTS, [
+                (seq, p.idx, p.status.value, p.smsc, p.smsc_message_id, p.error)
+                for (seq, _), p in self.parts.items()
+            ]))  # fmt: skip
+        if self.messages:
+            writes.append((_UPDATE_MESSAGES, [
+                (m.seq, m.row["status"], m.row.get("description"), m.row["updated_at"],
+                 m.row["refunded_units"], m.row["dispatch"]) for m in self.messages.values()
+            ]))  # fmt: skip
+        if self.events:
+            writes.append((_INSERT_EVENTS, self.events))
+        if self.maps:
+            writes.append((_UPSERT_MAP, list(self.maps.values())))
+        if self.callbacks:
+            writes.append((_INSERT_CALLBACKS, self.callbacks))
+        if self.parked:
+            writes.append((_INSERT_PARKED, list(self.parked.values())))
+        if tx.dialect == "postgres" and len(writes) > 1:
+            await _write_at_once(tx, writes)
+            return
+        for (columns, types, dml), values in writes:
+            source, args = tx.rowset(1, types, values)
+            await tx.execute(f"WITH v({columns}) AS ({source}) {dml.format(t='v')}", *args)
+
+
+async def _write_at_once(tx: Tx, writes: Sequence[tuple[_Write, Sequence[Any]]]) -> None:
+    """PostgreSQL: all the writes in one statement (one round trip), each a data-modifying
+    CTE over its own row source; they touch different rows, none reads another's."""
+    parts: list[str] = []
+    args: list[Any] = []
+    for i, ((columns, types, dml), values) in enumerate(writes):
+        source, more = tx.rowset(len(args) + 1, types, values)
+        args.extend(more)
+        parts.append(f"v{i}({columns}) AS ({source}), w{i} AS ({dml.format(t=f'v{i}')})")
+    await tx.execute(f"WITH {', '.join(parts)} SELECT 1", *args)
+
+
+# The writes of `_Writes.flush`: the columns of the row source (`Tx.rowset`), their types,
+# and the statement, which reads the rows from {t}.
+_Write = tuple[str, tuple[str, ...], str]
+_UPDATE_PARTS: _Write = (
+    "seq, idx, status, smsc, smsc_message_id, error",
+    ("int8", "int4", "text", "text", "text", "text"),
+    "UPDATE message_parts SET status = {t}.status, smsc = {t}.smsc,"
+    " smsc_message_id = {t}.smsc_message_id, error = {t}.error"
+    " FROM {t} WHERE message_parts.message_seq = {t}.seq AND message_parts.idx = {t}.idx",
+)
+# description NULL: unchanged (a message leaving the dispatch without a move keeps its own).
+_UPDATE_MESSAGES: _Write = (
+    "seq, status, description, updated_at, refunded_units, dispatch",
+    ("int8", "text", "text", "timestamptz", "int8", "text"),
+    "UPDATE messages SET status = {t}.status,"
+    " description = COALESCE({t}.description, messages.description),"
+    " updated_at = {t}.updated_at, refunded_units = {t}.refunded_units,"
+    " dispatch = {t}.dispatch FROM {t} WHERE messages.seq = {t}.seq",
+)
+_INSERT_EVENTS: _Write = (
+    "seq, status, description, at, part",
+    ("int8", "text", "text", "timestamptz", "int4"),
+    "INSERT INTO status_events (message_seq, status, description, at, part)"
+    " SELECT seq, status, description, at, part FROM {t}",
+)
+_UPSERT_MAP: _Write = (  # WHERE true: SQLite's parser needs it before ON CONFLICT
+    "smsc, smsc_message_id, message_seq, part, expires_at",
+    ("text", "text", "int8", "int4", "timestamptz"),
+    "INSERT INTO receipt_map (smsc, smsc_message_id, message_seq, part, expires_at)"
+    " SELECT smsc, smsc_message_id, message_seq, part, expires_at FROM {t} WHERE true"
+    " ON CONFLICT (smsc, smsc_message_id) DO UPDATE SET message_seq = excluded.message_seq,"
+    " part = excluded.part, expires_at = excluded.expires_at",
+)
+_INSERT_CALLBACKS: _Write = (
+    "message_id, account_id, url, contact, operator, status, description, at",
+    ("text", "text", "text", "text", "text", "text", "text", "timestamptz"),
+    "INSERT INTO callback_outbox (message_id, account_id, url, contact, operator, status,"
+    " description, event_at, state, attempts, next_attempt_at, created_at)"
+    " SELECT message_id, account_id, url, contact, operator, status, description, at,"
+    " 'pending', 0, at, at FROM {t}",
+)
+_INSERT_PARKED: _Write = (
+    "smsc, smsc_message_id, status, description, received_at, expires_at",
+    ("text", "text", "text", "text", "timestamptz", "timestamptz"),
+    "INSERT INTO parked_receipts (smsc, smsc_message_id, status, description, received_at,"
+    " expires_at) SELECT smsc, smsc_message_id, status, description, received_at, expires_at"
+    " FROM {t} WHERE true ON CONFLICT (smsc, smsc_message_id) DO NOTHING",
+)
+
+
+def _group(found: Iterable[Row]) -> dict[int, _Loaded]:
+    """Rows ordered by message (`_ORDER`) to each message's `_Loaded`, by seq."""
+    by_seq: dict[int, list[Row]] = {}
+    for r in found:
+        by_seq.setdefault(int(r["seq"]), []).append(r)
+    return {seq: _Loaded(group) for seq, group in by_seq.items()}
 
 
 async def _load(tx: Tx, sql: str, *args: Any) -> _Loaded | None:
@@ -112,6 +228,27 @@ async def _load_id(tx: Tx, message_id: str) -> _Loaded:
     return loaded
 
 
+async def _load_ids(tx: Tx, message_ids: Sequence[str]) -> dict[str, _Loaded]:
+    lock = _LOCK if tx.dialect == "postgres" else ""
+    found = await tx.fetch(
+        f"{_SELECT_STATE}{_JOIN} WHERE m.id {tx.any(1)}{_ORDER}{lock}", tx.array(message_ids)
+    )
+    return {m.row["id"]: m for m in _group(found).values()}
+
+
+def _distinct(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _batch_failed(exc: Exception) -> RuntimeError:
+    """A domain error after the batch's first change (a refund's sender gone): not one item's
+    alone any more, so the transaction must roll back; the writer then retries item by item."""
+    return RuntimeError(f"a lifecycle batch failed after it changed state: {exc!r}")
+
+
+Submit = tuple[str, int, str, str, datetime]  # message_id, part, smsc, smsc_message_id, now
+
+
 async def record_submit(
     tx: Tx,
     policy: Policy,
@@ -121,44 +258,74 @@ async def record_submit(
     smsc_message_id: str,
     now: datetime,
 ) -> None:
-    m = await _load_id(tx, message_id)
-    p = m.part(part)
-    if p.status not in rules.FINAL_PART:
-        p.status = PartStatus.SENT
-    p.smsc, p.smsc_message_id = smsc, smsc_message_id
-    await _write_part(tx, m, p)
-    await tx.execute(
-        "INSERT INTO receipt_map (smsc, smsc_message_id, message_seq, part, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (smsc, smsc_message_id) DO UPDATE SET"
-        " message_seq = excluded.message_seq, part = excluded.part,"
-        " expires_at = excluded.expires_at",
-        smsc, smsc_message_id, m.seq, part, tx.time(now + policy.receipt_ttl),
-    )  # fmt: skip
-    await _settle(tx, policy, m, now, rules.DESC_SENT)
-    parked = await tx.fetchrow(
-        "DELETE FROM parked_receipts WHERE smsc = $1 AND smsc_message_id = $2"
-        " RETURNING status, description, expires_at",
-        smsc, smsc_message_id,
-    )  # fmt: skip
-    if parked is not None and tx.datetime(parked["expires_at"]) > now:
-        receipt = MessageStatus(parked["status"])
-        await _apply_receipt(tx, policy, m, p, receipt, parked["description"], now)
+    [outcome] = await record_submits(tx, policy, [(message_id, part, smsc, smsc_message_id, now)])
+    if outcome is not None:
+        raise outcome
 
 
 async def record_submits(
-    tx: Tx, policy: Policy, submits: Sequence[tuple[str, int, str, str, datetime]]
+    tx: Tx, policy: Policy, submits: Sequence[Submit]
 ) -> list[Exception | None]:
-    """`record_submit` for each tuple in order; a domain error is that tuple's outcome alone
-    (`record_submit` raises those before it writes anything)."""
+    """Each submit answer in order, as one batch (see the module's docstring): the part SENT
+    with its SMSC message id, the receipt map entry, the message settled, and a receipt parked
+    under that id applied. Per tuple None, or the domain error (NotFound) it alone met."""
+    if not submits:
+        return []
+    loaded = await _load_ids(tx, _distinct(s[0] for s in submits))
     outcomes: list[Exception | None] = []
-    for message_id, part, smsc, smsc_message_id, now in submits:
+    keys: list[tuple[str, str]] = []
+    for message_id, part, smsc, smsc_message_id, _ in submits:
+        m = loaded.get(message_id)
         try:
-            await record_submit(tx, policy, message_id, part, smsc, smsc_message_id, now)
-        except (StoreError, ValueError) as exc:
+            if m is None:
+                raise NotFound(f"message {message_id}")
+            m.part(part)
+        except NotFound as exc:
             outcomes.append(exc)
-        else:
-            outcomes.append(None)
+            continue
+        outcomes.append(None)
+        keys.append((smsc, smsc_message_id))
+    parked = await _take_parked(tx, keys)
+    w = _Writes()
+    try:
+        for (message_id, part, smsc, smsc_message_id, now), outcome in zip(
+            submits, outcomes, strict=True
+        ):
+            if outcome is not None:
+                continue
+            m = loaded[message_id]
+            p = m.part(part)
+            if p.status not in rules.FINAL_PART:
+                p.status = PartStatus.SENT
+            p.smsc, p.smsc_message_id = smsc, smsc_message_id
+            w.part(m, p)
+            expires = tx.time(now + policy.receipt_ttl)
+            w.maps[(smsc, smsc_message_id)] = (smsc, smsc_message_id, m.seq, part, expires)
+            await _settle(tx, w, policy, m, now, rules.DESC_SENT)
+            found = parked.pop((smsc, smsc_message_id), None)
+            if found is not None and tx.datetime(found["expires_at"]) > now:
+                receipt = rows.MESSAGE_STATUS[found["status"]]
+                await _apply_receipt(tx, w, policy, m, p, receipt, found["description"], now)
+    except (StoreError, ValueError) as exc:
+        raise _batch_failed(exc) from exc
+    await w.flush(tx)
     return outcomes
+
+
+async def _take_parked(tx: Tx, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+    """Delete the parked receipts under these (smsc, smsc_message_id) keys; those there were."""
+    by_smsc: dict[str, list[str]] = {}
+    for smsc, smsc_message_id in keys:
+        by_smsc.setdefault(smsc, []).append(smsc_message_id)
+    taken: dict[tuple[str, str], Row] = {}
+    for smsc, ids in by_smsc.items():
+        for r in await tx.fetch(
+            f"DELETE FROM parked_receipts WHERE smsc = $1 AND smsc_message_id {tx.any(2)}"
+            " RETURNING smsc_message_id, status, description, expires_at",
+            smsc, tx.array(_distinct(ids)),
+        ):  # fmt: skip
+            taken[(smsc, r["smsc_message_id"])] = r
+    return taken
 
 
 async def record_submit_failure(
@@ -166,10 +333,12 @@ async def record_submit_failure(
 ) -> None:
     m = await _load_id(tx, message_id)
     p = m.part(part)
+    w = _Writes()
     if p.status not in rules.FINAL_PART:
         p.status, p.error = PartStatus.FAILED, description
-        await _write_part(tx, m, p)
-    await _settle(tx, policy, m, now, description)
+        w.part(m, p)
+    await _settle(tx, w, policy, m, now, description)
+    await w.flush(tx)
 
 
 async def requeue(
@@ -213,25 +382,14 @@ async def fail_message(
     tx: Tx, policy: Policy, message_id: str, description: str, now: datetime
 ) -> Message:
     m = await _load_id(tx, message_id)
-    if MessageStatus(m.row["status"]) not in rules.FINAL_MESSAGE:
-        await _move(tx, policy, m, MessageStatus.FAILED, description, now)
+    if rows.MESSAGE_STATUS[m.row["status"]] not in rules.FINAL_MESSAGE:
+        w = _Writes()
+        await _move(tx, w, policy, m, MessageStatus.FAILED, description, now)
+        await w.flush(tx)
     return await load_message(tx, message_id)
 
 
-async def record_receipts(
-    tx: Tx, policy: Policy, receipts: Sequence[tuple[str, str, MessageStatus, str, datetime]]
-) -> list[ReceiptResult | Exception]:
-    """`record_receipt` for each tuple in order; a domain error is that tuple's outcome alone
-    (`record_receipt` raises those before it writes anything)."""
-    outcomes: list[ReceiptResult | Exception] = []
-    for smsc, smsc_message_id, status, description, now in receipts:
-        try:
-            outcomes.append(
-                await record_receipt(tx, policy, smsc, smsc_message_id, status, description, now)
-            )
-        except (StoreError, ValueError) as exc:
-            outcomes.append(exc)
-    return outcomes
+Receipt = tuple[str, str, MessageStatus, str, datetime]  # smsc, id, status, description, now
 
 
 async def record_receipt(
@@ -243,25 +401,77 @@ async def record_receipt(
     description: str,
     now: datetime,
 ) -> ReceiptResult:
-    m = await _load(tx, _BY_RECEIPT, smsc, smsc_message_id)
-    if m is None or tx.datetime(m.row["r_expires_at"]) <= now:
-        await tx.execute(
-            "INSERT INTO parked_receipts (smsc, smsc_message_id, status, description,"
-            " received_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)"
-            " ON CONFLICT (smsc, smsc_message_id) DO NOTHING",
-            smsc, smsc_message_id, status.value, description, tx.time(now),
-            tx.time(now + policy.parked_ttl),
-        )  # fmt: skip
-        return ReceiptResult(ReceiptOutcome.PARKED)
-    before = m.row["status"]
-    p = m.part(int(m.row["r_part"]))
-    outcome = await _apply_receipt(tx, policy, m, p, status, description, now)
-    message = m.message(tx, await _timeline(tx, m))
-    return ReceiptResult(outcome, message, message.status.value != before)
+    [outcome] = await record_receipts(
+        tx, policy, [(smsc, smsc_message_id, status, description, now)]
+    )
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def record_receipts(
+    tx: Tx, policy: Policy, receipts: Sequence[Receipt]
+) -> list[ReceiptResult | Exception]:
+    """Each receipt in order, as one batch (see the module's docstring). A receipt without a
+    live receipt map entry (none yet: its submit_sm_resp is still to come; or expired) is
+    parked (the first one parked under an id is kept). Per tuple its result, or the domain
+    error it alone met."""
+    if not receipts:
+        return []
+    by_smsc: dict[str, list[str]] = {}
+    for smsc, smsc_message_id, *_ in receipts:
+        by_smsc.setdefault(smsc, []).append(smsc_message_id)
+    lock = _LOCK if tx.dialect == "postgres" else ""
+    loaded: dict[int, _Loaded] = {}
+    mapped: dict[tuple[str, str], tuple[int, int, Any, Any]] = {}
+    for smsc, ids in by_smsc.items():
+        found = await tx.fetch(
+            f"{_BY_RECEIPTS}{tx.any(2)}{_ORDER}{lock}", smsc, tx.array(_distinct(ids))
+        )
+        for r in found:
+            mapped[(smsc, r["r_id"])] = (
+                int(r["seq"]), int(r["r_part"]), r["r_expires_at"], r["created_at"]
+            )  # fmt: skip
+        loaded.update(_group(found))
+    w = _Writes()
+    outcomes: list[ReceiptResult | Exception] = []
+    try:
+        for smsc, smsc_message_id, status, description, now in receipts:
+            entry = mapped.get((smsc, smsc_message_id))
+            if entry is None or entry[2] <= tx.time(now):
+                key = (smsc, smsc_message_id)
+                if key not in w.parked:
+                    w.parked[key] = (
+                        smsc, smsc_message_id, status.value, description, tx.time(now),
+                        tx.time(now + policy.parked_ttl),
+                    )  # fmt: skip
+                outcomes.append(ReceiptResult(ReceiptOutcome.PARKED))
+                continue
+            seq, idx, _, created_at = entry
+            m = loaded[seq]
+            try:
+                p = m.part(idx)
+            except NotFound as exc:
+                outcomes.append(exc)
+                continue
+            before = m.row["status"]
+            outcome = await _apply_receipt(tx, w, policy, m, p, status, description, now)
+            row = m.row
+            outcomes.append(
+                ReceiptResult(
+                    outcome, row["id"], rows.MESSAGE_STATUS[row["status"]],
+                    row["status"] != before, tx.datetime(created_at), row["callback_url"],
+                )
+            )  # fmt: skip
+    except (StoreError, ValueError) as exc:
+        raise _batch_failed(exc) from exc
+    await w.flush(tx)
+    return outcomes
 
 
 async def _apply_receipt(
     tx: Tx,
+    w: _Writes,
     policy: Policy,
     m: _Loaded,
     p: _Part,
@@ -273,10 +483,10 @@ async def _apply_receipt(
     if outcome is not ReceiptOutcome.APPLIED:
         return outcome
     p.status, p.error = new, description if new is PartStatus.FAILED else None
-    await _write_part(tx, m, p)
+    w.part(m, p)
     if int(m.row["parts"]) > 1:
-        await insert_event(tx, m.seq, StatusEvent("", status, description, now, p.idx))
-    await _settle(tx, policy, m, now, description)
+        w.event(tx, m, StatusEvent("", status, description, now, p.idx))
+    await _settle(tx, w, policy, m, now, description)
     return outcome
 
 
@@ -296,12 +506,14 @@ async def recover_in_doubt(
         m = await _load(tx, _BY_SEQ, seq)
         assert m is not None, f"message seq {seq} vanished inside its transaction"
         if in_doubt is InDoubtPolicy.FAIL:
+            w = _Writes()
             await _move(
-                tx, policy, m, MessageStatus.FAILED, rules.DESC_IN_DOUBT_FAIL, now,
+                tx, w, policy, m, MessageStatus.FAILED, rules.DESC_IN_DOUBT_FAIL, now,
                 refundable=False,
             )  # fmt: skip
+            await w.flush(tx)
         else:
-            status = MessageStatus(m.row["status"])
+            status = rows.MESSAGE_STATUS[m.row["status"]]
             event = StatusEvent(m.row["id"], status, rules.DESC_IN_DOUBT_RESEND, now)
             await insert_event(tx, seq, event)
             await _requeue(tx, seq, now, None)
@@ -323,25 +535,23 @@ async def purge_expired(tx: Tx, now: datetime) -> int:
 # -- the state machine ---------------------------------------------------------------------
 
 
-async def _settle(tx: Tx, policy: Policy, m: _Loaded, now: datetime, text: str) -> None:
+async def _settle(tx: Tx, w: _Writes, policy: Policy, m: _Loaded, now: datetime, text: str) -> None:
     """Derive the message's status from its parts; move it when that changed. Every part
-    answered: the message leaves the dispatch (in the move's UPDATE when there is one)."""
+    answered: the message leaves the dispatch (in the move's write when there is one)."""
     parts = [p.status for p in m.parts.values()]
     done = m.row["dispatch"] != "done" and all(p in rules.ANSWERED_PART for p in parts)
     current = rows.MESSAGE_STATUS[m.row["status"]]
     new = rules.message_status(current, parts)
     if new is not current:
-        await _move(tx, policy, m, new, _MOVE_TEXT.get(new, text), now, done=done)
+        await _move(tx, w, policy, m, new, _MOVE_TEXT.get(new, text), now, done=done)
     elif done:
-        at = tx.time(now)
-        await tx.execute(
-            "UPDATE messages SET dispatch = 'done', updated_at = $2 WHERE seq = $1", m.seq, at
-        )
-        m.row["dispatch"], m.row["updated_at"] = "done", at
+        m.row["dispatch"], m.row["updated_at"] = "done", tx.time(now)
+        w.messages[m.seq] = m
 
 
 async def _move(
     tx: Tx,
+    w: _Writes,
     policy: Policy,
     m: _Loaded,
     status: MessageStatus,
@@ -362,43 +572,16 @@ async def _move(
                 rules.REFUND_REASON, message_id, now,
             )  # fmt: skip
             refunded = int(row["units"])
-    done = done or status in rules.FINAL_MESSAGE
     at = tx.time(now)
-    await tx.execute(
-        "UPDATE messages SET status = $2, description = $3, updated_at = $4,"
-        " refunded_units = $5, dispatch = CASE WHEN $6 THEN 'done' ELSE dispatch END"
-        " WHERE seq = $1",
-        m.seq, status.value, description, at, refunded, done,
-    )  # fmt: skip
     row.update(status=status.value, description=description, updated_at=at)
     row["refunded_units"] = refunded
-    if done:
+    if done or status in rules.FINAL_MESSAGE:
         row["dispatch"] = "done"
-    await insert_event(tx, m.seq, StatusEvent(message_id, status, description, now))
+    w.messages[m.seq] = m
+    w.event(tx, m, StatusEvent(message_id, status, description, now))
     url = row["callback_url"]
     if rules.wants_callback(status, url, bool(row["callback_on_sent"])):
-        await tx.execute(
-            "INSERT INTO callback_outbox (message_id, account_id, url, contact, operator, status,"
-            " description, event_at, state, attempts, next_attempt_at, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $8, $8)",
+        w.callbacks.append((
             message_id, row["account_id"], url, row["contact"], row["operator"], status.value,
             description, at,
-        )  # fmt: skip
-
-
-async def _write_part(tx: Tx, m: _Loaded, p: _Part) -> None:
-    await tx.execute(
-        "UPDATE message_parts SET status = $3, smsc = $4, smsc_message_id = $5, error = $6"
-        " WHERE message_seq = $1 AND idx = $2",
-        m.seq, p.idx, p.status.value, p.smsc, p.smsc_message_id, p.error,
-    )  # fmt: skip
-
-
-async def _timeline(tx: Tx, m: _Loaded) -> tuple[StatusEvent, ...]:
-    found = await tx.fetch(
-        "SELECT status, description, at, part FROM status_events WHERE message_seq = $1"
-        " ORDER BY id",
-        m.seq,
-    )
-    message_id = m.row["id"]
-    return tuple(rows.event(tx, message_id, e) for e in found)
+        ))  # fmt: skip

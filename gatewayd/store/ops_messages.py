@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gatewayd.service.model import (
+    Accepted,
     IdempotentResponse,
     Message,
     MessagePage,
@@ -21,7 +22,15 @@ from gatewayd.service.model import (
     RefundPolicy,
     StatusEvent,
 )
-from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound, StoreError
+from gatewayd.service.ports import (
+    AcceptedMany,
+    AcceptOutcome,
+    AlreadyExists,
+    BulkIdempotency,
+    InsufficientBalance,
+    NotFound,
+    StoreError,
+)
 from gatewayd.store import rows, rules
 from gatewayd.store.tx import Row, Tx
 
@@ -57,13 +66,21 @@ class Decision:
 
 
 def decide(
-    batch: Sequence[NewMessage], floats: Floats, records: Records = (), kept: Kept | None = None
+    batch: Sequence[NewMessage],
+    floats: Floats,
+    records: Records = (),
+    kept: Kept | None = None,
+    *,
+    prefix: bool = False,
 ) -> Decision:
     """Check each message in order against the floats (updated in place as it goes).
 
     A message whose key already has an answer (`kept`: stored before, or written by an earlier
-    message of this batch) is not checked and writes nothing: it replays that answer."""
+    message of this batch) is not checked and writes nothing: it replays that answer.
+    `prefix` (one request's messages): once a sender's float falls short, that sender's later
+    messages are refused as well, even ones it could still cover."""
     taken: set[str] = set()
+    short: set[str] = set()  # senders whose float fell short (with `prefix`)
     kept = {} if kept is None else kept
     decision = Decision([], [], {}, False, [])
     for n, message in enumerate(batch):
@@ -74,10 +91,16 @@ def decide(
                 decision.out.append(("ok", stored))
                 continue
         try:
+            if message.sender_id in short:
+                left = floats[message.sender_id][1]
+                raise InsufficientBalance(message.sender_id, message.units, left)
             _check(message, floats, taken)
         except StoreError as exc:
             decision.out.append(("error", exc))
-            decision.refused |= isinstance(exc, InsufficientBalance)
+            if isinstance(exc, InsufficientBalance):
+                decision.refused = True
+                if prefix:
+                    short.add(message.sender_id)
             continue
         taken.add(message.id)
         account_id, available = floats[message.sender_id]
@@ -110,6 +133,40 @@ async def accept_many(
     if decision.accepted:
         await tx.write_accepts(decision.accepted, decision.debits, decision.records)
     return decision.out
+
+
+async def accept_bulk(
+    tx: Tx, batch: Sequence[NewMessage], idempotency: BulkIdempotency | None
+) -> AcceptedMany:
+    """One request's messages (`Store.accept_many`): the answer kept for its key replayed, or
+    the floats locked, every message checked in order (`decide` with `prefix`), then the
+    accepted ones and the answer rendered from all the outcomes written at once. Raises
+    (ValueError) only before writing anything."""
+    if not batch:
+        return AcceptedMany(())
+    account_id = batch[0].account_id
+    if any(m.account_id != account_id for m in batch) or (
+        idempotency is not None and idempotency.account_id != account_id
+    ):
+        raise ValueError("the messages of one accept_many belong to one account")
+    if idempotency is not None:
+        stored = await tx.fetchrow(
+            "SELECT * FROM idempotency_keys WHERE account_id = $1 AND key = $2",
+            idempotency.account_id, idempotency.key,
+        )  # fmt: skip
+        if stored is not None:
+            return AcceptedMany((), rows.idempotent(tx, stored), True)
+    floats = await read_floats(tx, distinct(m.sender_id for m in batch), lock=True)
+    decision = decide(batch, floats, prefix=True)
+    outcomes: tuple[AcceptOutcome, ...] = tuple(
+        Accepted(m) if kind == "ok" else value
+        for m, (kind, value) in zip(batch, decision.out, strict=True)
+    )
+    if not decision.accepted:
+        return AcceptedMany(outcomes)
+    record = None if idempotency is None else idempotency.record(outcomes)
+    await tx.write_accepts(decision.accepted, decision.debits, [record] if record else [])
+    return AcceptedMany(outcomes, record)
 
 
 async def read_kept(tx: Tx, records: Records) -> Kept:

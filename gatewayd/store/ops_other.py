@@ -230,20 +230,18 @@ async def finish_callback(
 async def finish_callbacks_done(
     tx: Tx, jobs: Sequence[tuple[int, datetime]], state: str
 ) -> list[Exception | None]:
-    """`finish_callback` with no error for each (job_id, now): one UPDATE per distinct `now`
-    (jobs recorded in the same instant share it); per job None, or NotFound for an unknown
-    id. Writes nothing for an unknown id, so no savepoint is needed."""
-    by_time: dict[datetime, list[int]] = {}
-    for job_id, now in jobs:
-        by_time.setdefault(now, []).append(job_id)
-    found: set[int] = set()
-    for now, ids in by_time.items():
-        changed = await tx.fetch(
-            f"UPDATE callback_outbox SET state = $1, finished_at = $2 WHERE id {tx.any(3)}"
-            " RETURNING id",
-            state, tx.time(now), tx.array(ids),
-        )  # fmt: skip
-        found.update(row["id"] for row in changed)
+    """`finish_callback` with no error for each (job_id, now), in one UPDATE (each job its
+    own finish time; a job listed twice finishes at its last); per job None, or NotFound for
+    an unknown id. Writes nothing for an unknown id, so no savepoint is needed."""
+    finished = {job_id: tx.time(now) for job_id, now in jobs}
+    source, args = tx.rowset(2, ("int8", "timestamptz"), list(finished.items()))
+    changed = await tx.fetch(
+        f"WITH v(id, finished_at) AS ({source}) UPDATE callback_outbox SET state = $1,"
+        " finished_at = v.finished_at FROM v WHERE callback_outbox.id = v.id"
+        " RETURNING callback_outbox.id",
+        state, *args,
+    )  # fmt: skip
+    found = {int(row["id"]) for row in changed}
     return [None if job_id in found else NotFound(f"callback {job_id}") for job_id, _ in jobs]
 
 

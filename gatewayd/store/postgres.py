@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -21,6 +22,7 @@ from gatewayd.service.model import IdempotentResponse, NewMessage
 from gatewayd.service.ports import AlreadyExists, StoreError
 from gatewayd.store.ops_messages import (
     Floats,
+    accept_bulk,
     accept_many,
     decide,
     distinct,
@@ -28,7 +30,7 @@ from gatewayd.store.ops_messages import (
     read_kept,
 )
 from gatewayd.store.tx import Row
-from gatewayd.store.writer import AcceptUnit, Work
+from gatewayd.store.writer import AcceptUnit, BulkAcceptUnit, Work
 
 DOMAIN_ERRORS = (StoreError, ValueError)
 
@@ -172,6 +174,18 @@ class PgTx:
     def array(self, values: Sequence[Any]) -> Any:
         return list(values)
 
+    def rowset(
+        self, n: int, types: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, list[Any]]:
+        columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in types]
+        return _unnest(n, tuple(types)), columns
+
+
+@lru_cache(maxsize=64)
+def _unnest(n: int, types: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"${n + i}::{t}[]" for i, t in enumerate(types))
+    return f"SELECT * FROM unnest({arrays})"
+
 
 async def _connect_writer(dsn: str) -> asyncpg.Connection:
     """A writer connection. Its statements are the same few, prepared once (asyncpg's cache);
@@ -219,6 +233,9 @@ class PgRunner:
                 if isinstance(unit, AcceptUnit):
                     continue
                 try:
+                    if isinstance(unit, BulkAcceptUnit):  # raises before it writes anything
+                        out[i] = ("ok", await accept_bulk(tx, unit.messages, unit.idempotency))
+                        continue
                     if not unit.savepoint:  # raises before it writes anything
                         out[i] = ("ok", await unit.run(tx))
                         continue

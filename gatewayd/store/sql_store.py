@@ -38,7 +38,7 @@ from gatewayd.service.model import (
     TopUpMethod,
     TopUpStatus,
 )
-from gatewayd.service.ports import AlreadyExists, Store
+from gatewayd.service.ports import AcceptedMany, AlreadyExists, BulkIdempotency, Store
 from gatewayd.store import ops_ledger as ledger
 from gatewayd.store import ops_lifecycle as life
 from gatewayd.store import ops_messages as msgs
@@ -197,6 +197,22 @@ class SqlStore:
             if kept is None:
                 raise
         return Accepted(message, idempotency) if kept is None else Accepted(message, kept, True)
+
+    async def accept_many(
+        self, messages: Sequence[NewMessage], *, idempotency: BulkIdempotency | None = None
+    ) -> AcceptedMany:
+        if not messages:
+            return AcceptedMany(())
+        try:
+            return await self.writer.accept_many(messages, idempotency)
+        except AlreadyExists:
+            # As in `accept`: another process kept an answer for the key meanwhile.
+            if idempotency is None:
+                raise
+            kept = await self.get_idempotent(idempotency.account_id, idempotency.key)
+            if kept is None:
+                raise
+            return AcceptedMany((), kept, True)
 
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
         return await self._read(lambda tx: msgs.load_message(tx, message_id, account_id))

@@ -19,7 +19,6 @@ commit crosses SQLite's automatic threshold: that commit's callers would otherwi
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -30,13 +29,14 @@ from itertools import chain
 from typing import Any
 
 import aiosqlite
+import orjson
 
 from gatewayd.service.model import IdempotentResponse, NewMessage
 from gatewayd.service.ports import AlreadyExists, StoreError
 from gatewayd.store import rules
-from gatewayd.store.ops_messages import accept_many
+from gatewayd.store.ops_messages import accept_bulk, accept_many
 from gatewayd.store.tx import Row, run_sync
-from gatewayd.store.writer import AcceptUnit, Work
+from gatewayd.store.writer import AcceptUnit, BulkAcceptUnit, Work
 
 DOMAIN_ERRORS = (StoreError, ValueError)
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -112,8 +112,21 @@ class _Common:
     def any(self, n: int) -> str:
         return f"IN (SELECT value FROM json_each(?{n}))"
 
+    # JSON text for json_each (orjson: a twentieth of json.dumps's time; SQLite's JSON
+    # functions take text, not the bytes orjson makes).
     def array(self, values: Sequence[Any]) -> Any:
-        return json.dumps(list(values))
+        return orjson.dumps(list(values)).decode()
+
+    def rowset(
+        self, n: int, types: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, list[Any]]:
+        return _rowset(n, len(types)), [orjson.dumps(rows).decode()]
+
+
+@lru_cache(maxsize=64)
+def _rowset(n: int, width: int) -> str:
+    columns = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(width))
+    return f"SELECT {columns} FROM json_each(${n})"
 
 
 class SqliteTx(_Common):
@@ -302,6 +315,15 @@ class SqliteRunner:
                 out[i] = outcome
         for i, unit in enumerate(work):
             if isinstance(unit, AcceptUnit):
+                continue
+            if isinstance(unit, BulkAcceptUnit):  # raises its domain errors before writing
+                try:
+                    out[i] = (
+                        "ok",
+                        run_sync(accept_bulk(self._tx, unit.messages, unit.idempotency)),
+                    )
+                except DOMAIN_ERRORS as exc:
+                    out[i] = ("error", exc)
                 continue
             if not unit.savepoint:
                 try:

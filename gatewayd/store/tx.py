@@ -71,6 +71,17 @@ class Tx(Protocol):
         """A list (of strings or integers) as the parameter `any` expects."""
         ...
 
+    def rowset(
+        self, n: int, types: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, list[Any]]:
+        """`rows` as a row source bound from `$n` on, for a multi-row write in one statement:
+        a SELECT giving one row per item with its values in order (name the columns with
+        `WITH v(a, b, …) AS (…)`), and the arguments to bind. `types` are the columns'
+        PostgreSQL types (int8, int4, text, timestamptz); values are as `time` gives them.
+        The statement's text is the same whatever the number of rows: SQLite reads them from
+        one JSON array (`json_each`), PostgreSQL from one array per column (`unnest`)."""
+        ...
+
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine that never suspends (a SQLite operation) to its end, synchronously.

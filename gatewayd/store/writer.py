@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from gatewayd.service.model import IdempotentResponse, NewMessage
+from gatewayd.service.ports import AcceptedMany, BulkIdempotency
 from gatewayd.store.tx import Tx
 
 T = TypeVar("T")
@@ -49,7 +50,17 @@ class AcceptUnit:
     future: asyncio.Future[Any] = field(default_factory=lambda: _loop().create_future())
 
 
-Work = Unit[Any] | AcceptUnit
+@dataclass(slots=True)
+class BulkAcceptUnit:
+    """Many messages of one request accepted together (ops_messages.accept_bulk): one unit,
+    checked and written with a few multi-row statements, in the transaction of its batch."""
+
+    messages: Sequence[NewMessage]
+    idempotency: BulkIdempotency | None = None
+    future: asyncio.Future[Any] = field(default_factory=lambda: _loop().create_future())
+
+
+Work = Unit[Any] | AcceptUnit | BulkAcceptUnit
 
 
 class BatchRunner(Protocol):
@@ -113,6 +124,14 @@ class GroupWriter:
         unit = AcceptUnit(message, idempotency)
         self._put(unit)
         return await unit.future
+
+    async def accept_many(
+        self, messages: Sequence[NewMessage], idempotency: BulkIdempotency | None = None
+    ) -> AcceptedMany:
+        unit = BulkAcceptUnit(messages, idempotency)
+        self._put(unit)
+        result: AcceptedMany = await unit.future
+        return result
 
     def _put(self, unit: Work) -> None:
         if self._closed:

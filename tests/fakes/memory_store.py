@@ -47,7 +47,15 @@ from gatewayd.service.model import (
     TopUpMethod,
     TopUpStatus,
 )
-from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound
+from gatewayd.service.ports import (
+    AcceptedMany,
+    AcceptOutcome,
+    AlreadyExists,
+    BulkIdempotency,
+    InsufficientBalance,
+    NotFound,
+    StoreError,
+)
 from gatewayd.store import rules
 
 _Key = tuple[str, str]
@@ -268,6 +276,43 @@ class MemoryStore:
             self._idempotent[(idempotency.account_id, idempotency.key)] = idempotency
         return Accepted(message, idempotency)
 
+    async def accept_many(
+        self, messages: Sequence[NewMessage], *, idempotency: BulkIdempotency | None = None
+    ) -> AcceptedMany:
+        # `accept` never suspends, so the whole request is still one atomic step.
+        if not messages:
+            return AcceptedMany(())
+        account_id = messages[0].account_id
+        if any(m.account_id != account_id for m in messages) or (
+            idempotency is not None and idempotency.account_id != account_id
+        ):
+            raise ValueError("the messages of one accept_many belong to one account")
+        if idempotency is not None:
+            kept = self._idempotent.get((idempotency.account_id, idempotency.key))
+            if kept is not None:
+                return AcceptedMany((), kept, True)
+        outcomes: list[AcceptOutcome] = []
+        short: set[str] = set()
+        for message in messages:
+            if message.sender_id in short:
+                left = self._floats[message.sender_id]
+                outcomes.append(InsufficientBalance(message.sender_id, message.units, left))
+                continue
+            try:
+                outcomes.append(await self.accept(message))
+            except InsufficientBalance as exc:
+                short.add(message.sender_id)
+                outcomes.append(exc)
+            except StoreError as exc:
+                outcomes.append(exc)
+        if not any(isinstance(o, Accepted) for o in outcomes):
+            return AcceptedMany(tuple(outcomes))
+        record = None
+        if idempotency is not None:
+            record = idempotency.record(outcomes)
+            self._idempotent[(record.account_id, record.key)] = record
+        return AcceptedMany(tuple(outcomes), record)
+
     async def get_message(self, message_id: str, account_id: str | None = None) -> Message:
         message = _get(self._messages, message_id, "message")
         if account_id is not None and message.account_id != account_id:
@@ -476,8 +521,11 @@ class MemoryStore:
         message_id, part, _ = mapped
         before = self._messages[message_id].status
         outcome = self._apply_receipt(message_id, part, status, description, now)
-        after = self._messages[message_id].status
-        return ReceiptResult(outcome, self._full(message_id), after is not before)
+        message = self._messages[message_id]
+        return ReceiptResult(
+            outcome, message_id, message.status, message.status is not before,
+            message.created_at, message.callback_url,
+        )  # fmt: skip
 
     def _apply_receipt(
         self, message_id: str, part: int, status: MessageStatus, description: str, now: datetime

@@ -115,11 +115,13 @@ async def test_submit_then_receipt_delivers(store: Store) -> None:
         "smsc-a", "abc123", MessageStatus.DELIVERED, "DELIVRD", at(3)
     )
     assert result.outcome.value == "applied" and result.message_changed
-    assert result.message is not None and result.message.status is MessageStatus.DELIVERED
-    assert [e.status for e in result.message.timeline] == [
+    assert result.message_id == "m1" and result.status is MessageStatus.DELIVERED
+    assert result.created_at == sent.created_at and result.callback_url == sent.callback_url
+    delivered = await store.get_message("m1")
+    assert [e.status for e in delivered.timeline] == [
         MessageStatus.INITIATED, MessageStatus.SENT, MessageStatus.DELIVERED,
     ]  # fmt: skip
-    assert result.message.timeline[-1].at == at(3)
+    assert delivered.timeline[-1].at == at(3)
 
 
 async def test_duplicate_and_late_receipts_never_move_back(store: Store) -> None:
@@ -146,7 +148,7 @@ async def test_receipt_before_resp_is_parked_then_matched(store: Store) -> None:
     parked = await store.record_receipt(
         "smsc-a", "early", MessageStatus.DELIVERED, "DELIVRD", at(2)
     )
-    assert parked.outcome.value == "parked" and parked.message is None
+    assert parked.outcome.value == "parked" and parked.message_id is None
     assert (await store.get_message("m1")).status is MessageStatus.INITIATED
     await store.record_submit("m1", 1, "smsc-a", "early", at(3))
     message = await store.get_message("m1")
@@ -182,9 +184,8 @@ async def test_multipart_delivered_only_when_every_part_is(store: Store) -> None
     await store.record_receipt("smsc-a", "id3", MessageStatus.DELIVERED, "DELIVRD", at(5))
     assert (await store.get_message("m1")).status is MessageStatus.SENT
     last = await store.record_receipt("smsc-a", "id2", MessageStatus.DELIVERED, "DELIVRD", at(6))
-    assert last.message_changed
-    assert last.message is not None and last.message.status is MessageStatus.DELIVERED
-    parts = {e.part for e in last.message.timeline if e.part is not None}
+    assert last.message_changed and last.status is MessageStatus.DELIVERED
+    parts = {e.part for e in (await store.get_message("m1")).timeline if e.part is not None}
     assert parts == {1, 2, 3}
 
 
@@ -195,11 +196,11 @@ async def test_multipart_fails_when_one_part_fails(store: Store) -> None:
     await store.record_submit("m1", 1, "smsc-a", "p1", at(2))
     await store.record_submit("m1", 2, "smsc-a", "p2", at(2))
     failed = await store.record_receipt("smsc-a", "p2", MessageStatus.FAILED, "UNDELIV", at(3))
-    assert failed.message is not None and failed.message.status is MessageStatus.FAILED
-    assert failed.message.description == "UNDELIV"
+    assert failed.status is MessageStatus.FAILED
+    assert (await store.get_message("m1")).description == "UNDELIV"
     late = await store.record_receipt("smsc-a", "p1", MessageStatus.DELIVERED, "DELIVRD", at(4))
     assert late.outcome.value == "applied" and not late.message_changed
-    assert late.message is not None and late.message.status is MessageStatus.FAILED
+    assert late.status is MessageStatus.FAILED
 
 
 async def test_submit_failure_fails_message_without_refund_by_default(store: Store) -> None:
