@@ -10,6 +10,7 @@ become, and reports the bound binds' windows so the dispatcher claims only what 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,9 +18,9 @@ from types import MappingProxyType
 
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
-from gatewayd.service.model import Message, SenderType
+from gatewayd.service.model import ReceiptResult, SenderType
 from gatewayd.service.ports import Store
-from gatewayd.workers.binds import SubmitOutcome, SubmitRequest, SubmitResult
+from gatewayd.workers.binds import Answered, SubmitOutcome, SubmitRequest, SubmitResult
 from gatewayd.workers.dispatcher import Dispatcher, SmscProfile
 from gatewayd.workers.receipts import Keywords, ReceiptHandler, ReceiptSource
 from smpp.aio import (
@@ -27,6 +28,7 @@ from smpp.aio import (
     BindState,
     BindStateChanged,
     Inbound,
+    MessageResult,
     Outcome,
     PartResult,
     PoolConfig,
@@ -61,6 +63,7 @@ def _result(part: PartResult) -> SubmitResult:
         message_id=part.message_id or "",
         command_status=part.command_status or 0,
         reason=reason,
+        message_key=part.message_key,
     )
 
 
@@ -112,6 +115,23 @@ class PoolPort:
         except PoolStopped:
             return [SubmitResult(SubmitOutcome.NOT_SENT, reason="stopping")] * len(parts)
         return [_result(p) for p in result.parts]
+
+    def send_now(self, parts: Sequence[SubmitRequest], answered: Answered) -> bool:
+        if not self.pool.has_capacity():  # `submit` would wait (or the pool is stopping)
+            return False
+        sent = self.pool.send([_pdu(r) for r in parts])
+        sent.add_done_callback(functools.partial(_tell, answered, len(parts)))
+        return True
+
+
+def _tell(answered: Answered, count: int, sent: asyncio.Future[MessageResult]) -> None:
+    """The pool's result of a message as `answered` wants it. The pool never cancels the
+    future nor fails it; should it, every part is taken as unanswered (the SMSC may have it)."""
+    if sent.cancelled() or sent.exception() is not None:
+        results = [SubmitResult(SubmitOutcome.UNANSWERED, reason="no result")] * count
+    else:
+        results = [_result(p) for p in sent.result().parts]
+    answered(results)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,11 +211,11 @@ async def start_link(
     metrics: DaemonMetrics,
     clock: Clock,
     on_state: Callable[[BindStateChanged], None] | None = None,
-    on_change: Callable[[Message], None] | None = None,
+    on_change: Callable[[ReceiptResult], None] | None = None,
     keywords: Keywords | None = None,
 ) -> SmscLink:
     """Build and start one SMSC's pool (binding in the background) and its dispatcher.
-    `on_change` is told of each message a receipt moved; `keywords` acts on STOP/START in
+    `on_change` is told of each receipt that moved its message; `keywords` acts on STOP/START in
     MO messages once they are stored."""
     handler = ReceiptHandler(store, source, metrics, clock, on_change=on_change, keywords=keywords)
     ports: list[PoolPort] = []

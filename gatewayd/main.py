@@ -64,7 +64,7 @@ from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.auth import AuthService, SigningKeys
 from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.messaging import MessagingService
-from gatewayd.service.model import Accepted, InDoubtPolicy, Message, RefundPolicy, SenderType
+from gatewayd.service.model import Accepted, InDoubtPolicy, ReceiptResult, RefundPolicy, SenderType
 from gatewayd.service.optouts import KeywordScope, OptOuts
 from gatewayd.service.ports import Store
 from gatewayd.service.topups import DEFAULT_EXPIRY, TopUps
@@ -319,6 +319,8 @@ class Daemon:
                 max_body_bytes=http.max_body_bytes,
                 max_queue_depth=http.max_queue_depth,
                 busy_retry_after=http.busy_retry_after,
+                bulk_max_messages=http.bulk_max_messages,
+                bulk_max_body_bytes=http.bulk_max_body_bytes,
             ),
             queue_depth=lambda: self._queue_depth,
             clock=self.clock,
@@ -356,9 +358,9 @@ class Daemon:
         """The running SMSCs' dispatchers by name, for the sweeper's orphan pass."""
         return {name: link.dispatcher for name, link in self.links.items()}
 
-    def _message_moved(self, message: Message) -> None:
+    def _message_moved(self, receipt: ReceiptResult) -> None:
         """A receipt moved a message: its callback may be due now."""
-        if message.callback_url and self.callbacks is not None:
+        if receipt.callback_url and self.callbacks is not None:
             self.callbacks.wake()
 
     def _kick(self, message: Accepted) -> None:

@@ -19,7 +19,8 @@ BatchWrite = Callable[[list[K]], Awaitable[Sequence[R | Exception]]]
 
 class TurnBatch(Generic[K, R]):
     """`await put(item)` returns the item's result once `write` has recorded it, or raises the
-    error that item met (or that the whole write met)."""
+    error that item met (or that the whole write met); `put_nowait(item)` gives the same as a
+    future."""
 
     def __init__(self, write: BatchWrite[K, R], name: str) -> None:
         self._write = write
@@ -28,12 +29,17 @@ class TurnBatch(Generic[K, R]):
         self._writes: set[asyncio.Task[None]] = set()
 
     async def put(self, item: K) -> R:
+        return await self.put_nowait(item)
+
+    def put_nowait(self, item: K) -> asyncio.Future[R]:
+        """`put` without a coroutine: the future `put` awaits (for callers that go on in a
+        done callback instead of a task)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         if not self._pending:
             loop.call_soon(self._flush)
         self._pending.append((item, future))
-        return await future
+        return future
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []

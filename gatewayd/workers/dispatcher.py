@@ -41,12 +41,15 @@ from gatewayd.service.ports import MessageStore, NotFound
 from gatewayd.workers.batching import TurnBatch
 from gatewayd.workers.binds import SubmitOutcome, SubmitPool, SubmitRequest, SubmitResult
 from smpp.core.msgid import MessageIdFormat, normalise_message_id
-from smpp.core.text import LongMessageMethod, MessagePlan, PartPlan, plan_message
+from smpp.core.text import LongMessageMethod, MessagePlan, plan_message
 
 log = get_logger("gatewayd.dispatcher")
 
 Clock = Callable[[], datetime]
 SenderTypeLookup = Callable[[str], Awaitable[SenderType]]
+# record_submits' arguments: message id, part index, smsc, smsc message id, now.
+_Submitted = tuple[str, int, str, str, datetime]
+SENDER_KINDS = 10_000  # sender types remembered (they never change)
 
 _FALLBACK_METHODS = (LongMessageMethod.UDH8, LongMessageMethod.UDH16)
 DESC_UNANSWERED = "No answer from the network: queued again (the recipient may get it twice)"
@@ -105,7 +108,7 @@ class Dispatcher:
     ) -> None:
         self._store = store
         # Submit answers recorded in the same loop turn share one store write.
-        self._answers: TurnBatch[tuple[str, int, str, str, datetime], None] = TurnBatch(
+        self._answers: TurnBatch[_Submitted, None] = TurnBatch(
             store.record_submits, "record-submits"
         )
         self._pool = pool
@@ -123,6 +126,9 @@ class Dispatcher:
         self._claimed: dict[str, bool] = {}
         self._in_doubt = metrics.in_doubt.labels("resend")
         self._tasks: set[asyncio.Task[None]] = set()
+        # messages sent without a task (`_send_now`) → window room still held
+        self._sent: dict[str, int] = {}
+        self._kinds: dict[str, SenderType] = {}  # sender id → type, once looked up
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -157,10 +163,15 @@ class Dispatcher:
 
     async def cancel_in_flight(self) -> None:
         """Abandon what is still waiting for an answer: it stays SUBMITTING (in doubt)."""
+        for message_id, held in self._sent.items():
+            self._in_flight -= held
+            self._claimed.pop(message_id, None)
+        self._sent.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._check_idle()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -186,6 +197,9 @@ class Dispatcher:
         log.info("dispatcher_stopped", smsc=self.profile.name, in_flight=self._in_flight)
 
     async def _wait_for_bind(self) -> None:
+        if self._pool.capacity() > 0:  # a bind is up: nothing to wait for
+            self._wake.clear()
+            return
         room = asyncio.ensure_future(self._pool.wait_for_bind())
         woken = asyncio.ensure_future(self._wake.wait())
         try:
@@ -220,6 +234,14 @@ class Dispatcher:
         self._in_flight += parts
         self._claimed[message.id] = False
         self._idle.clear()
+        # Messages in tasks may be overtaken (as a task waiting for a lookup or for room always
+        # could be); the parts of one message stay in order in the pool.
+        if self._send_now(message, parts):
+            return
+        release = self._releaser(parts)
+        self._spawn(message, release, functools.partial(self.send_message, message, release))
+
+    def _releaser(self, parts: int) -> Callable[[], None]:
         held = [parts]
 
         def release() -> None:
@@ -228,12 +250,21 @@ class Dispatcher:
             held[0] = 0
             self._wake.set()
 
-        task = asyncio.get_running_loop().create_task(self._send_guarded(message, release))
-        self._tasks.add(task)
+        return release
 
-    async def _send_guarded(self, message: Message, release: Callable[[], None]) -> None:
+    def _spawn(
+        self, message: Message, release: Callable[[], None], work: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Go on with `message` in a task of its own (`_send_guarded` running `work()`)."""
+        task = asyncio.get_running_loop().create_task(self._send_guarded(message, release, work))
+        self._tasks.add(task)
+        self._sent.pop(message.id, None)
+
+    async def _send_guarded(
+        self, message: Message, release: Callable[[], None], work: Callable[[], Awaitable[None]]
+    ) -> None:
         try:
-            await self.send_message(message, release)
+            await work()
         except asyncio.CancelledError:
             raise
         except Exception:  # one message's trouble must not stop the SMSC's traffic
@@ -245,8 +276,11 @@ class Dispatcher:
             task = asyncio.current_task()
             if task is not None:
                 self._tasks.discard(task)
-            if not self._tasks:
-                self._idle.set()
+            self._check_idle()
+
+    def _check_idle(self) -> None:
+        if not self._tasks and not self._sent:
+            self._idle.set()
 
     # -- one message ------------------------------------------------------------------------
 
@@ -259,24 +293,154 @@ class Dispatcher:
         if plan is None:
             await self._fail_rest(message, 1, "Message cannot be split as it was planned")
             return
-        source = await self._source(message)
-        by_index = {p.seq: p for p in plan.parts}
-        parts = [
-            p
-            for p in sorted(message.part_list, key=lambda p: p.index)
-            if p.status is PartStatus.SUBMITTING
-        ]
+        kind = await self._kind(message)
+        parts = _submitting(message)
         if not parts:
             return
-        requests = [self._request(message, source, plan, by_index[p.index]) for p in parts]
+        requests = self._requests(message, kind, plan, parts)
         self._claimed[message.id] = True  # from here the SMSC may have it
         results = await self._pool.submit(requests)
         if release is not None:
             release()
-        for part, result in zip(parts, results, strict=False):
+        await self._record_all(message, parts, results)
+
+    async def _record_all(
+        self,
+        message: Message,
+        parts: Sequence[MessagePart],
+        results: Sequence[SubmitResult],
+        first: int = 0,
+    ) -> None:
+        """Record the answers from `parts[first]` on, in order, until one ends the message."""
+        for part, result in zip(parts[first:], results[first:], strict=False):
             self._submits[result.outcome].inc()
             if not await self._record(message, part, result):
                 return
+
+    # -- one message without a task ---------------------------------------------------------
+    #
+    # The common case (the sender's type known, the parts planned, room in the pool, every
+    # part accepted, each answer stored at the first try) runs in callbacks: the PDUs are
+    # handed to the pool as the message is claimed, and each answer goes to the shared batch
+    # write from the pool's callback. Whatever else happens (a lookup, no room, a refusal, a
+    # failed write) goes on in a task from where it stands, through the code above.
+
+    def _send_now(self, message: Message, held: int) -> bool:
+        """Send `message` now, without a task; False when the task path must take it."""
+        try:
+            ready = self._prepare_now(message)
+        except Exception:  # the task path meets it again, and handles it
+            return False
+        if ready is None:
+            return False
+        parts, requests = ready
+        self._claimed[message.id] = True  # from here the SMSC may have it
+        self._sent[message.id] = held
+        try:
+            sent = self._pool.send_now(requests, functools.partial(self._answered, message, parts))
+        except Exception as exc:  # handled as in a task: requeued, in doubt
+            release = self._releaser(self._sent.pop(message.id))
+            self._spawn(message, release, functools.partial(_raise, exc))
+            return True
+        if not sent:
+            del self._sent[message.id]
+            self._claimed[message.id] = False
+        return sent
+
+    def _prepare_now(
+        self, message: Message
+    ) -> tuple[list[MessagePart], list[SubmitRequest]] | None:
+        """The parts and their PDUs' fields, when they can be had without waiting."""
+        plan = self._plan(message)
+        if plan is None:
+            return None
+        if self._sender_type is None:
+            kind: SenderType | None = _kind_by_name(message.sender_name)
+        else:
+            kind = self._kinds.get(message.sender_id)
+        if kind is None:
+            return None
+        parts = _submitting(message)
+        if not parts:
+            return None
+        return parts, self._requests(message, kind, plan, parts)
+
+    def _answered(
+        self, message: Message, parts: list[MessagePart], results: Sequence[SubmitResult]
+    ) -> None:
+        """The pool's answer to a message sent by `_send_now`."""
+        held = self._sent.get(message.id)
+        if held is None:  # abandoned by `cancel_in_flight`
+            return
+        if held:
+            self._in_flight -= held
+            self._sent[message.id] = 0
+            self._wake.set()
+        self._record_now(message, parts, results, 0)
+
+    def _record_now(
+        self,
+        message: Message,
+        parts: list[MessagePart],
+        results: Sequence[SubmitResult],
+        index: int,
+    ) -> None:
+        """Record answer `index` (accepted) into the shared batch write; a task takes over
+        for anything else."""
+        if index >= min(len(parts), len(results)):
+            self._sent.pop(message.id, None)
+            self._claimed.pop(message.id, None)
+            self._check_idle()
+            return
+        part, result = parts[index], results[index]
+        if result.outcome is not SubmitOutcome.ACCEPTED:
+            rest = functools.partial(self._record_all, message, parts, results, index)
+            self._spawn(message, _nothing, rest)
+            return
+        self._submits[SubmitOutcome.ACCEPTED].inc()
+        item = self._accepted(message, part, result)
+        written = self._answers.put_nowait(item)
+        written.add_done_callback(
+            functools.partial(self._recorded, message, parts, results, index, item)
+        )
+
+    def _recorded(
+        self,
+        message: Message,
+        parts: list[MessagePart],
+        results: Sequence[SubmitResult],
+        index: int,
+        item: _Submitted,
+        written: asyncio.Future[None],
+    ) -> None:
+        if message.id not in self._sent:  # abandoned by `cancel_in_flight`
+            return
+        if written.cancelled():
+            self._sent.pop(message.id, None)
+            self._claimed.pop(message.id, None)
+            self._check_idle()
+            return
+        error = written.exception()
+        if error is not None:  # retried as `_record` retries it, then on as there
+            resume = functools.partial(self._resume, message, parts, results, index, item, error)
+            self._spawn(message, _nothing, resume)
+            return
+        self._record_now(message, parts, results, index + 1)
+
+    async def _resume(
+        self,
+        message: Message,
+        parts: list[MessagePart],
+        results: Sequence[SubmitResult],
+        index: int,
+        item: _Submitted,
+        error: BaseException,
+    ) -> None:
+        """The task path after the first write of answer `index` failed with `error`."""
+        await self._write(
+            "record_submit", message.id, lambda: self._answers.put(item), failed=error
+        )
+        await self._record_all(message, parts, results, index + 1)
 
     async def _requeue_after_failure(self, message: Message) -> None:
         """Handling the message failed (its answers could not be stored …): queue it again,
@@ -300,12 +464,21 @@ class Dispatcher:
             with contextlib.suppress(Exception):  # the count is kept; the note is a courtesy
                 await self._store.append_event(event)
 
-    async def _write(self, what: str, message_id: str, op: Callable[[], Awaitable[None]]) -> None:
+    async def _write(
+        self,
+        what: str,
+        message_id: str,
+        op: Callable[[], Awaitable[None]],
+        failed: BaseException | None = None,
+    ) -> None:
         """One store write, retried with doubling back-off (jittered) on anything but
-        NotFound; the last failure is raised."""
+        NotFound; the last failure is raised. `failed`: the first try was made elsewhere
+        and met this."""
         delay = self._tuning.write_backoff
         for attempt in range(1, self._tuning.write_attempts + 1):
             try:
+                if attempt == 1 and failed is not None:
+                    raise failed
                 await op()
                 return
             except NotFound:
@@ -322,17 +495,11 @@ class Dispatcher:
 
     async def _record(self, message: Message, part: MessagePart, result: SubmitResult) -> bool:
         """Store one part's answer; False when the rest of the message must not be sent."""
-        now = self._clock()
         if result.outcome is SubmitOutcome.ACCEPTED:
-            smsc_id = self._normal_id(message, part, result.message_id)
-            await self._write(
-                "record_submit",
-                message.id,
-                lambda: self._answers.put(
-                    (message.id, part.index, self.profile.name, smsc_id, now)
-                ),
-            )
+            item = self._accepted(message, part, result)
+            await self._write("record_submit", message.id, lambda: self._answers.put(item))
             return True
+        now = self._clock()
         if result.outcome is SubmitOutcome.REJECTED:
             reason = result.reason or f"Provider error: status 0x{result.command_status:X}"
             log.info("submit_rejected", message_id=message.id, part=part.index, reason=reason)
@@ -381,6 +548,11 @@ class Dispatcher:
                     ),
                 )
 
+    def _accepted(self, message: Message, part: MessagePart, result: SubmitResult) -> _Submitted:
+        """What `record_submits` stores for an accepted part."""
+        smsc_id = result.message_key or self._normal_id(message, part, result.message_id)
+        return (message.id, part.index, self.profile.name, smsc_id, self._clock())
+
     def _normal_id(self, message: Message, part: MessagePart, raw: str) -> str:
         try:
             return normalise_message_id(raw, self.profile.id_format, from_receipt=False)
@@ -405,34 +577,66 @@ class Dispatcher:
                 return plan
         return None
 
-    async def _source(self, message: Message) -> tuple[str, int, int]:
-        kind = await self._kind(message)
-        ton, npi = self.profile.ton_npi.get(kind, (5, 0))
-        return message.sender_name, ton, npi
-
     async def _kind(self, message: Message) -> SenderType:
         if self._sender_type is not None:
+            kind = self._kinds.get(message.sender_id)
+            if kind is not None:
+                return kind
             try:
-                return await self._sender_type(message.sender_id)
+                kind = await self._sender_type(message.sender_id)
             except NotFound:
                 pass
-        name = message.sender_name
-        return SenderType.SHORTCODE if name.isdigit() else SenderType.ALPHANUMERIC
+            else:
+                if len(self._kinds) >= SENDER_KINDS:
+                    self._kinds.clear()
+                self._kinds[message.sender_id] = kind
+                return kind
+        return _kind_by_name(message.sender_name)
 
-    def _request(
-        self, message: Message, source: tuple[str, int, int], plan: MessagePlan, part: PartPlan
-    ) -> SubmitRequest:
-        addr, ton, npi = source
-        return SubmitRequest(
-            source_addr=addr,
-            source_ton=ton,
-            source_npi=npi,
-            destination_addr=message.contact,
-            dest_ton=self.profile.dest_ton,
-            dest_npi=self.profile.dest_npi,
-            data_coding=plan.data_coding,
-            short_message=part.short_message,
-            esm_class=part.esm_class_flags,
-            registered_delivery=self.profile.registered_delivery,
-            tlvs=part.tlvs,
-        )
+    def _requests(
+        self, message: Message, kind: SenderType, plan: MessagePlan, parts: list[MessagePart]
+    ) -> list[SubmitRequest]:
+        profile = self.profile
+        ton, npi = profile.ton_npi.get(kind, (5, 0))
+        by_index = {p.seq: p for p in plan.parts}
+        requests = []
+        for part in parts:
+            planned = by_index[part.index]
+            requests.append(
+                SubmitRequest(
+                    source_addr=message.sender_name,
+                    source_ton=ton,
+                    source_npi=npi,
+                    destination_addr=message.contact,
+                    dest_ton=profile.dest_ton,
+                    dest_npi=profile.dest_npi,
+                    data_coding=plan.data_coding,
+                    short_message=planned.short_message,
+                    esm_class=planned.esm_class_flags,
+                    registered_delivery=profile.registered_delivery,
+                    tlvs=planned.tlvs,
+                )
+            )
+        return requests
+
+
+def _submitting(message: Message) -> list[MessagePart]:
+    """The message's parts still to send, in order."""
+    parts = message.part_list
+    if len(parts) == 1:
+        return [parts[0]] if parts[0].status is PartStatus.SUBMITTING else []
+    return [p for p in sorted(parts, key=lambda p: p.index) if p.status is PartStatus.SUBMITTING]
+
+
+def _kind_by_name(name: str) -> SenderType:
+    """A sender's type guessed from its name (the store does not know it)."""
+    return SenderType.SHORTCODE if name.isdigit() else SenderType.ALPHANUMERIC
+
+
+def _nothing() -> None:
+    """`release` for a message whose window room was already given back."""
+
+
+async def _raise(error: Exception) -> None:
+    """A task's work that fails at once with `error` (met before the task was made)."""
+    raise error

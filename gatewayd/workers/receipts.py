@@ -32,7 +32,6 @@ from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.model import (
     InboundMessage,
-    Message,
     MessageStatus,
     ReceiptOutcome,
     ReceiptResult,
@@ -136,7 +135,7 @@ class ReceiptHandler:
         metrics: DaemonMetrics,
         clock: Clock,
         *,
-        on_change: Callable[[Message], None] | None = None,
+        on_change: Callable[[ReceiptResult], None] | None = None,
         keywords: Keywords | None = None,
     ) -> None:
         self._store = store
@@ -145,7 +144,7 @@ class ReceiptHandler:
             store.record_receipts, "record-receipts"
         )
         self._keywords = keywords  # STOP/START in MO messages; None: MO only stored
-        self._on_change = on_change  # told of a message a receipt moved (wakes the callbacks)
+        self._on_change = on_change  # told of each receipt that moved its message (callbacks)
         self.source = source
         self._metrics = metrics
         self._clock = clock
@@ -202,9 +201,9 @@ class ReceiptHandler:
         result = await self._receipts.put((smsc, key, status, _description(receipt), now))
         self._count(status.value, result.outcome.value)
         if result.outcome is ReceiptOutcome.APPLIED and result.message_changed:
-            self._observe_lag(result.message, now)
-            if self._on_change is not None and result.message is not None:
-                self._on_change(result.message)
+            self._observe_lag(result, now)
+            if self._on_change is not None:
+                self._on_change(result)
 
     def _unreadable(self, pdu: DeliverPdu) -> None:
         """A receipt whose message id cannot be read: it matches no message; counted and
@@ -226,13 +225,13 @@ class ReceiptHandler:
             self._counters[(status, outcome)] = child
         child.inc()
 
-    def _observe_lag(self, message: Message | None, now: datetime) -> None:
-        if message is None or message.status not in (
+    def _observe_lag(self, result: ReceiptResult, now: datetime) -> None:
+        if result.created_at is None or result.status not in (
             MessageStatus.DELIVERED,
             MessageStatus.FAILED,
         ):
             return
-        lag = (now - message.created_at).total_seconds()
+        lag = (now - result.created_at).total_seconds()
         self._lag.observe(max(lag, 0.0))
 
     # -- mobile originated ------------------------------------------------------------------

@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
-from gatewayd.service.model import DispatchState, MessageStatus, PartStatus
+import pytest
+
+from gatewayd.service.model import DispatchState, MessageStatus, PartStatus, SenderType
 from gatewayd.workers.binds import SubmitOutcome, SubmitRequest, SubmitResult
 from gatewayd.workers.dispatcher import Dispatcher, DispatchTuning, SmscProfile
 from smpp.core.msgid import MessageIdFormat
 from smpp.core.text import ESM_CLASS_UDHI, LongMessageMethod
-from tests.gatewayd.test_dispatcher_world import Bench, FakePool, bench
+from tests.gatewayd.test_dispatcher_world import Bench, FakePool, bench, running_dispatcher
 
 PROFILE = SmscProfile("safaricom-1", "safaricom", id_format=MessageIdFormat.HEX)
 FAST = DispatchTuning(idle_poll=0.01, requeue_delay=0.0)
 
 
-@contextlib.asynccontextmanager
-async def running(
+@pytest.fixture(autouse=True, params=["callbacks", "tasks"])
+def pool_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: messages sent from callbacks where the pool has room (`send_now`),
+    and every message in a task of its own (`submit`)."""
+    if request.param == "tasks":
+        monkeypatch.setattr(FakePool, "send_now", lambda _self, _parts, _answered: False)
+    return str(request.param)
+
+
+def running(
     b: Bench, pool: FakePool, profile: SmscProfile = PROFILE
-) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(b.store, pool, profile, b.metrics, b.clock.now, tuning=FAST)
-    task = asyncio.create_task(dispatcher.run())
-    try:
-        yield dispatcher
-    finally:
-        dispatcher.stop_claiming()
-        await asyncio.wait_for(task, 2)
-        await dispatcher.cancel_in_flight()
+) -> contextlib.AbstractAsyncContextManager[Dispatcher]:
+    return running_dispatcher(b, pool, profile, FAST)
 
 
 async def until(predicate: object, what: str, timeout: float = 2.0) -> None:
@@ -45,12 +47,13 @@ async def status_is(b: Bench, message_id: str, status: MessageStatus) -> None:
     await until(check, f"{message_id} {status}")
 
 
-async def test_message_is_sent_with_its_receipt_key_normalised() -> None:
+async def test_message_is_sent_with_its_receipt_key_normalised(pool_mode: str) -> None:
     b = await bench()
     message = await b.accept()
     pool = FakePool()
     async with running(b, pool):
         await status_is(b, message.id, MessageStatus.SENT)
+    assert pool.sent_now == (1 if pool_mode == "callbacks" else 0)
     stored = await b.store.get_message(message.id)
     assert stored.dispatch is DispatchState.DONE
     assert stored.part_list[0].smsc == "safaricom-1"
@@ -189,6 +192,28 @@ async def test_unanswered_while_stopping_stays_submitting() -> None:
     assert [m.id for m in recovered] == [message.id]
 
 
+async def test_cancel_in_flight_abandons_what_was_never_answered(pool_mode: str) -> None:
+    """A stop that cannot wait leaves the message SUBMITTING (in doubt at the next start),
+    whether it was sent from a callback or from a task."""
+    b = await bench()
+    message = await b.accept()
+    pool = FakePool(silent=True)
+    dispatcher = Dispatcher(b.store, pool, PROFILE, b.metrics, b.clock.now, tuning=FAST)
+    task = asyncio.create_task(dispatcher.run())
+    async with asyncio.timeout(2):
+        while not pool.in_flight:
+            await asyncio.sleep(0.005)
+    dispatcher.stop_claiming()
+    await task
+    assert dispatcher.has_in_flight(message.id)
+    await dispatcher.cancel_in_flight()
+    await asyncio.wait_for(dispatcher.wait_idle(), 2)
+    assert (dispatcher.in_flight, dispatcher.has_in_flight(message.id)) == (0, False)
+    assert pool.sent_now == (1 if pool_mode == "callbacks" else 0)
+    stored = await b.store.get_message(message.id)
+    assert stored.dispatch is DispatchState.SUBMITTING
+
+
 async def test_a_failing_claim_does_not_end_the_loop() -> None:
     b = await bench()
     message = await b.accept()
@@ -254,3 +279,35 @@ async def test_parts_sent_after_a_requeue_keep_the_reference_of_the_earlier_ones
     headers = [r.short_message[:6] for r in pool.requests]
     assert [h[5] for h in headers] == [1, 2, 2]  # part 1 once, part 2 lost then sent again
     assert len({h[3] for h in headers}) == 1  # one reference across both attempts
+
+
+async def test_a_senders_type_is_looked_up_once(pool_mode: str) -> None:
+    """The first message of a sender waits for the lookup (in a task); the next ones are sent
+    with the type remembered, without a task where the pool has room."""
+    b = await bench()
+    lookups: list[str] = []
+
+    async def kind(sender_id: str) -> SenderType:
+        lookups.append(sender_id)
+        return (await b.store.get_sender(sender_id)).type
+
+    first = await b.accept()
+    pool = FakePool()
+    dispatcher = Dispatcher(
+        b.store, pool, PROFILE, b.metrics, b.clock.now, tuning=FAST, sender_type=kind
+    )
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await status_is(b, first.id, MessageStatus.SENT)
+        later = [await b.accept(contact=f"25471234567{i}") for i in range(3)]
+        dispatcher.kick()
+        for message in later:
+            await status_is(b, message.id, MessageStatus.SENT)
+        await asyncio.wait_for(dispatcher.wait_idle(), 2)
+    finally:
+        dispatcher.stop_claiming()
+        await asyncio.wait_for(task, 2)
+    assert lookups == ["s-saf"]
+    assert pool.sent_now == (3 if pool_mode == "callbacks" else 0)
+    assert dispatcher.in_flight == 0
+    assert [r.source_ton for r in pool.requests] == [5, 5, 5, 5]

@@ -4,17 +4,27 @@ in doubt; and the sweeper's orphan pass for messages no dispatcher has in flight
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+
+import pytest
 
 from gatewayd.service.model import DispatchState, MessageStatus, SenderType
 from gatewayd.workers.dispatcher import Dispatcher, DispatchTuning, SmscProfile
 from gatewayd.workers.sweeper import Sweeper
-from tests.gatewayd.test_dispatcher_world import Bench, FakePool, bench
+from tests.gatewayd.test_dispatcher_world import Bench, FakePool, bench, running_dispatcher
 
 PROFILE = SmscProfile("safaricom-1", "safaricom")
 FAST = DispatchTuning(idle_poll=0.01, requeue_delay=0.0, write_attempts=3, write_backoff=0.0)
+
+
+@pytest.fixture(autouse=True, params=["callbacks", "tasks"])
+def pool_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: the first write tried from a callback (`send_now`), and every
+    message in a task of its own (`submit`)."""
+    if request.param == "tasks":
+        monkeypatch.setattr(FakePool, "send_now", lambda _self, _parts, _answered: False)
+    return str(request.param)
 
 
 def fail_record_submit(b: Bench, times: int) -> list[int]:
@@ -32,16 +42,8 @@ def fail_record_submit(b: Bench, times: int) -> list[int]:
     return calls
 
 
-@asynccontextmanager
-async def running(b: Bench, pool: FakePool) -> AsyncIterator[Dispatcher]:
-    dispatcher = Dispatcher(b.store, pool, PROFILE, b.metrics, b.clock.now, tuning=FAST)
-    task = asyncio.create_task(dispatcher.run())
-    try:
-        yield dispatcher
-    finally:
-        dispatcher.stop_claiming()
-        await asyncio.wait_for(task, 2)
-        await dispatcher.cancel_in_flight()
+def running(b: Bench, pool: FakePool) -> AbstractAsyncContextManager[Dispatcher]:
+    return running_dispatcher(b, pool, PROFILE, FAST)
 
 
 async def until_sent(b: Bench, message_id: str) -> None:
@@ -136,3 +138,30 @@ async def test_orphan_pass_requeues_only_what_no_dispatcher_holds() -> None:
         assert states[kept.id].in_doubt == 0
     assert in_doubt_metric(b) == 1
     assert await sweeper.requeue_orphans() == []
+
+
+async def test_a_message_in_a_task_does_not_hold_up_the_next_ones(pool_mode: str) -> None:
+    """While one message's answer waits in a task for its write to be retried, the next
+    message is sent (without a task where the pool has room) and recorded."""
+    b = await bench()
+    first = await b.accept()
+    calls = fail_record_submit(b, times=1)
+    pool = FakePool()
+    slow_retry = DispatchTuning(idle_poll=0.01, requeue_delay=0.0, write_backoff=0.5)
+    dispatcher = Dispatcher(b.store, pool, PROFILE, b.metrics, b.clock.now, tuning=slow_retry)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(2):
+            while not calls:
+                await asyncio.sleep(0.005)
+        second = await b.accept(contact="254712345679")
+        dispatcher.kick()
+        await until_sent(b, second.id)
+        assert (await b.store.get_message(first.id)).status is not MessageStatus.SENT
+        await until_sent(b, first.id)
+    finally:
+        dispatcher.stop_claiming()
+        await asyncio.wait_for(task, 2)
+        await dispatcher.cancel_in_flight()
+    assert pool.sent_now == (2 if pool_mode == "callbacks" else 0)
+    assert len(pool.requests) == 2

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -19,6 +20,7 @@ from gatewayd.service.model import (
     SenderType,
 )
 from gatewayd.workers.binds import SubmitOutcome, SubmitRequest, SubmitResult
+from gatewayd.workers.dispatcher import Dispatcher, DispatchTuning, SmscProfile
 from smpp.core.text import LongMessageMethod, count_parts
 from tests.fakes.memory_store import MemoryStore
 
@@ -42,6 +44,9 @@ class FakePool:
     requests: list[SubmitRequest] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    callbacks: bool = True  # False: `send_now` declines, every message goes through `submit`
+    sent_now: int = 0  # messages taken by `send_now`
+    silent: bool = False  # messages taken and never answered
     _counter: itertools.count[int] = field(default_factory=itertools.count)
     _bound_event: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -62,16 +67,42 @@ class FakePool:
         try:
             if self.gate is not None:
                 await self.gate.wait()
-            results: list[SubmitResult] = []
-            for request in parts:
-                if results and results[-1].outcome is not SubmitOutcome.ACCEPTED:
-                    results.append(SubmitResult(SubmitOutcome.NOT_SENT, reason="earlier part"))
-                    continue
-                self.requests.append(request)
-                results.append(self.responder(request, next(self._counter)))
-            return results
+            if self.silent:
+                await asyncio.Event().wait()
+            return self._answer(parts)
         finally:
             self.in_flight -= len(parts)
+
+    def send_now(
+        self, parts: Sequence[SubmitRequest], answered: Callable[[Sequence[SubmitResult]], None]
+    ) -> bool:
+        """`submit` without a coroutine: answered on the next loop turn; a gated pool (or
+        one told to) leaves every message to `submit`."""
+        if self.gate is not None or not self.callbacks or not self.bound:
+            return False
+        self.in_flight += len(parts)
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.sent_now += 1
+        if self.silent:
+            return True
+        results = self._answer(parts)
+
+        def answer() -> None:
+            self.in_flight -= len(parts)
+            answered(results)
+
+        asyncio.get_running_loop().call_soon(answer)
+        return True
+
+    def _answer(self, parts: Sequence[SubmitRequest]) -> list[SubmitResult]:
+        results: list[SubmitResult] = []
+        for request in parts:
+            if results and results[-1].outcome is not SubmitOutcome.ACCEPTED:
+                results.append(SubmitResult(SubmitOutcome.NOT_SENT, reason="earlier part"))
+                continue
+            self.requests.append(request)
+            results.append(self.responder(request, next(self._counter)))
+        return results
 
 
 @dataclass
@@ -126,6 +157,22 @@ async def bench(units: int = 1000) -> Bench:
     )  # fmt: skip
     await store.post_entry("s-saf", LedgerKind.TOPUP, units, "test", "seed", "t0", T0)
     return Bench(store, Clock(), DaemonMetrics())
+
+
+@asynccontextmanager
+async def running_dispatcher(
+    b: Bench, pool: FakePool, profile: SmscProfile, tuning: DispatchTuning
+) -> AsyncIterator[Dispatcher]:
+    """A dispatcher over `b.store` and `pool`, running in a task; on the way out it stops
+    claiming, its loop is awaited and what it still has in flight is cancelled."""
+    dispatcher = Dispatcher(b.store, pool, profile, b.metrics, b.clock.now, tuning=tuning)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop_claiming()
+        await asyncio.wait_for(task, 2)
+        await dispatcher.cancel_in_flight()
 
 
 @dataclass(frozen=True)
