@@ -127,6 +127,10 @@ class HttpSettings(Section):
     # above max_queue_depth queued messages, send-sms answers 503 with Retry-After; 0 = off
     max_queue_depth: int = Field(default=100_000, ge=0)
     busy_retry_after: int = Field(default=5, ge=1)  # Retry-After seconds on that 503
+    # POST /api/v1/messages/bulk: most messages per request (more: 400 naming `messages`),
+    # and that route's own body limit (the other routes keep max_body_bytes)
+    bulk_max_messages: int = Field(default=1_000, ge=1)
+    bulk_max_body_bytes: int = Field(default=4_194_304, ge=1024)
 
     @field_validator("listen")
     @classmethod
@@ -476,9 +480,7 @@ def _default_sim_smscs() -> list[SimSmscSettings]:
     ports: tuple[tuple[OperatorName, int], ...] = (
         ("safaricom", 2775), ("airtel", 2776), ("telkom", 2777),
     )  # fmt: skip
-    return [
-        SimSmscSettings(name=op, operator=op, listen=f"127.0.0.1:{port}") for op, port in ports
-    ]
+    return [SimSmscSettings(name=op, operator=op, listen=f"127.0.0.1:{port}") for op, port in ports]
 
 
 class SimSettings(Section):

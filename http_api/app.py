@@ -11,7 +11,6 @@ from aiohttp import web
 from http_api import handlers, ops, topups
 from http_api.context import CONTEXT, ApiContext
 from http_api.deps import ApiDeps
-from http_api.errors import error_middleware
 
 
 def create_app(deps: ApiDeps) -> web.Application:
@@ -20,11 +19,13 @@ def create_app(deps: ApiDeps) -> web.Application:
     # aiohttp's own body cap sits above ours so that ours answers first, in JSON.
     app = web.Application(
         client_max_size=deps.settings.max_body_bytes + 1,
-        middlewares=[ctx.metrics.middleware(), error_middleware(deps.settings.max_body_bytes)],
+        # One middleware: the metrics count what the error handling answers (JSON errors).
+        middlewares=[ctx.metrics.middleware(deps.settings.max_body_bytes)],
     )
     app[CONTEXT] = ctx
     app.router.add_post("/api/generate-token", handlers.generate_token)
     app.router.add_post("/api/send-sms", handlers.send_sms)
+    app.router.add_post("/api/v1/messages/bulk", handlers.send_bulk)
     app.router.add_get("/api/v1/messages/{id}", handlers.get_message, allow_head=False)
     app.router.add_get("/api/v1/balance", handlers.get_balance, allow_head=False)
     app.router.add_get("/health", ops.health, allow_head=False)

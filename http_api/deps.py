@@ -36,6 +36,10 @@ class ApiSettings:
     busy_retry_after: int = 5  # Retry-After seconds on 503
     message_limit: int = API_MESSAGE_LIMIT
     idempotency_ttl_seconds: int = 24 * 3600  # seed 001: keys are cached 24 hours
+    bulk_max_messages: int = 1_000  # messages in one POST /api/v1/messages/bulk
+    # The bulk route's body limit (the other routes keep max_body_bytes): 1,000 messages of
+    # 160 characters of UCS-2 text, JSON-escaped, fit.
+    bulk_max_body_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for name in ("rate_limit_per_minute", "max_queue_depth", "busy_retry_after"):
@@ -43,6 +47,10 @@ class ApiSettings:
                 raise ValueError(f"http.{name}: must not be negative")
         if self.max_body_bytes < 1024:
             raise ValueError("http.max_body_bytes: must be at least 1024")
+        if self.bulk_max_messages < 1:
+            raise ValueError("http.bulk_max_messages: must be at least 1")
+        if self.bulk_max_body_bytes < 1024:
+            raise ValueError("http.bulk_max_body_bytes: must be at least 1024")
 
 
 @dataclass(frozen=True, slots=True)

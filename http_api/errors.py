@@ -77,21 +77,28 @@ def _from_http_exception(
     return json_response({"detail": text}, status, headers)
 
 
+async def answer(request: web.Request, handler: Handler, max_body: int) -> web.StreamResponse:
+    """`handler(request)`, with ApiError → its JSON; aiohttp's own HTTP errors → JSON;
+    anything else → logged 500 (redirects and other HTTP exceptions below 400 propagate)."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http_exception(request, exc, max_body)
+    except Exception:
+        log.exception("http.unhandled path=%s method=%s", request.path, request.method)
+        return json_response({"detail": SERVER_ERROR}, 500)
+
+
 def error_middleware(max_body: int) -> Middleware:
-    """ApiError → its JSON; aiohttp's own HTTP errors → JSON; anything else → logged 500."""
+    """`answer` as a middleware of its own (the app runs it inside the metrics middleware,
+    `ApiMetrics.middleware(max_body)`, which saves a middleware layer per request)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return exc.response()
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            return _from_http_exception(request, exc, max_body)
-        except Exception:
-            log.exception("http.unhandled path=%s method=%s", request.path, request.method)
-            return json_response({"detail": SERVER_ERROR}, 500)
+        return await answer(request, handler, max_body)
 
     return middleware

@@ -8,12 +8,14 @@ so ids of other tenants cannot be probed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 import orjson
 from aiohttp import web
 
 from gatewayd.service.auth import Principal
 from gatewayd.service.errors import InvalidCredentials, MessageNotFound, SendRejected
-from gatewayd.service.messaging import IdempotencyKey
+from gatewayd.service.messaging import BulkItem, BulkKey, BulkOutcome, IdempotencyKey
 from gatewayd.service.model import Accepted
 from http_api import render
 from http_api.auth import authenticate, throttle
@@ -21,8 +23,10 @@ from http_api.context import ApiContext, context
 from http_api.errors import JSON, NOT_FOUND, ApiError, detail_error, json_response
 from http_api.idempotency import key_of, replay
 from http_api.schemas import (
+    BulkEntry,
     Payload,
     has_control_characters,
+    parse_bulk_request,
     parse_send_request,
     parse_token_request,
     read_payload,
@@ -59,13 +63,26 @@ async def send_sms(request: web.Request) -> web.Response:
     if key is None:
         return await _send(ctx, principal, payload)
     digest = payload.digest()
-    outcome = await ctx.idempotency.run(
-        principal.account_id,
+    return await _keyed(
+        ctx,
+        principal,
         key,
         digest,
-        ctx.deps.clock(),
         lambda: _send(ctx, principal, payload, IdempotencyKey(key, digest, _answer)),
-        handler_keeps=True,
+    )
+
+
+async def _keyed(
+    ctx: ApiContext,
+    principal: Principal,
+    key: str,
+    digest: str,
+    run: Callable[[], Awaitable[web.Response]],
+) -> web.Response:
+    """`run` under the request's Idempotency-Key (send-sms and bulk alike): the stored answer
+    for a repeat, 409 for the same key with another body; replays are counted."""
+    outcome = await ctx.idempotency.run(
+        principal.account_id, key, digest, ctx.deps.clock(), run, handler_keeps=True
     )
     if outcome.headers.get("Idempotent-Replayed"):
         ctx.metrics.replays.inc()
@@ -111,6 +128,71 @@ def _answer(message: Accepted) -> tuple[int, bytes]:
     """send-sms's answer for an accepted message, as kept under its Idempotency-Key: the
     bytes `json_response` would send."""
     return 200, orjson.dumps(render.accepted(message))
+
+
+async def send_bulk(request: web.Request) -> web.Response:
+    """POST /api/v1/messages/bulk: many messages in one request and one store transaction,
+    each checked as send-sms checks one; honours Idempotency-Key as send-sms does."""
+    ctx = context(request)
+    principal = await authenticate(request, ctx)
+    key = key_of(request)
+    limit = ctx.deps.settings.bulk_max_body_bytes
+    payload = await read_payload(request.clone(client_max_size=limit + 1), limit)
+    if key is None:
+        return await _send_bulk(ctx, principal, payload)
+    digest = payload.digest()
+    return await _keyed(
+        ctx, principal, key, digest, lambda: _send_bulk(ctx, principal, payload, (key, digest))
+    )
+
+
+async def _send_bulk(
+    ctx: ApiContext,
+    principal: Principal,
+    payload: Payload,
+    keyed: tuple[str, str] | None = None,
+) -> web.Response:
+    form = parse_bulk_request(payload.data, ctx.deps.settings.bulk_max_messages)
+    _check_backpressure(ctx)
+    entries = form.entries
+    items = [
+        BulkItem(e.contact or "", e.message, e.callback_url, e.client_ref)
+        for e in entries
+        if not e.errors
+    ]
+    outcomes: tuple[BulkOutcome, ...] = ()
+    if items:
+        key = None
+        if keyed is not None:
+            key = BulkKey(keyed[0], keyed[1], lambda done: _bulk_answer(entries, done))
+        result = await ctx.deps.messaging.send_bulk(
+            principal.account_id,
+            principal.actor,
+            form.sender_names,
+            items,
+            form.callback_url,
+            limit=ctx.deps.settings.message_limit,
+            priority=form.priority,
+            now=ctx.deps.clock(),
+            idempotency=key,
+        )
+        if result.replayed and result.record is not None:  # answered meanwhile
+            return replay(result.record, keyed[1] if keyed else "")
+        outcomes = result.outcomes
+        for outcome in outcomes:
+            if isinstance(outcome, Accepted):
+                ctx.metrics.count_accept(outcome.operator, outcome.units)
+            else:
+                ctx.metrics.rejected.labels(outcome.code).inc()
+        if result.record is not None:
+            kept = result.record
+            return web.Response(body=kept.body, status=kept.status_code, content_type=JSON)
+    return json_response(render.bulk(entries, outcomes))
+
+
+def _bulk_answer(entries: tuple[BulkEntry, ...], done: Sequence[BulkOutcome]) -> tuple[int, bytes]:
+    """The bulk answer as kept under its Idempotency-Key: the bytes `json_response` sends."""
+    return 200, orjson.dumps(render.bulk(entries, done))
 
 
 def _check_backpressure(ctx: ApiContext) -> None:

@@ -13,6 +13,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from http_api.errors import answer
+
 
 class ApiMetrics:
     """Requests by route and status, latency by route, accepts and refusals."""
@@ -98,8 +100,10 @@ class ApiMetrics:
         children[0].inc()
         children[1].inc(units)
 
-    def middleware(self) -> Middleware:
-        """Counts every answer (errors included) under its route template."""
+    def middleware(self, max_body: int | None = None) -> Middleware:
+        """Counts every answer (errors included) under its route template. With `max_body`
+        it also turns failures into JSON answers (`errors.answer`, the error middleware's
+        work) inside the same middleware, one layer instead of two."""
 
         # Label lookups cost more than the increments; the children are cached per label set
         # (route templates, methods and status codes are few).
@@ -109,7 +113,10 @@ class ApiMetrics:
         @web.middleware
         async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
             started = time.perf_counter()
-            response = await handler(request)
+            if max_body is None:
+                response = await handler(request)
+            else:
+                response = await answer(request, handler, max_body)
             route = _route_of(request)
             method = request.method if request.method in _METHODS else "OTHER"
             key = (route, method, response.status)

@@ -40,6 +40,13 @@ _ERRORS = _ref("FieldErrors")
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": _INT}}
 _UNAUTHORIZED = _json(_DETAIL, "Missing, expired or invalid Bearer token")
 _THROTTLED = {**_json(_DETAIL, "Rate limit exceeded"), "headers": _RETRY_AFTER}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {**_STR, "maxLength": 255},
+    "description": "Same key and body within 24 h returns the first answer",
+}
 
 _SCHEMAS: dict[str, Any] = {
     "Detail": _obj({"detail": _STR}, ["detail"]),
@@ -90,6 +97,74 @@ _SCHEMAS: dict[str, Any] = {
             "provider": {"type": "string", "enum": ["Safaricom", "Airtel", "Telkom"]},
         },
         ["message_id", "contact", "status", "description", "provider"],
+    ),
+    "BulkRequest": _obj(
+        {
+            "sender_name": {
+                "oneOf": [_STR, {"type": "array", "items": _STR, "minItems": 1, "maxItems": 10}],
+                "description": "A Sender ID name, or several (e.g. one per operator): each "
+                "recipient gets the first active Sender ID of its operator among them",
+            },
+            "callback_url": {**_STR, "format": "uri", "description": "For every message"},
+            "priority": {**_INT, "minimum": 0, "maximum": 10, "default": 0},
+            "messages": {
+                "type": "array",
+                "minItems": 1,
+                "description": "At most [http] bulk_max_messages (1,000 by default)",
+                "items": _obj(
+                    {
+                        "contact": _STR,
+                        "message": {**_STR, "maxLength": 10000},
+                        "client_ref": {**_STR, "maxLength": 64},
+                        "callback_url": {
+                            **_STR,
+                            "format": "uri",
+                            "description": "This message's own, instead of the request's",
+                        },
+                    },
+                    ["contact", "message"],
+                ),
+            },
+        },
+        ["sender_name", "messages"],
+    ),
+    "BulkResult": _obj(
+        {
+            "accepted": _INT,
+            "rejected": _INT,
+            "units": {**_INT, "description": "SMS units debited for the accepted messages"},
+            "messages": {
+                "type": "array",
+                "description": "One per message, in request order",
+                "items": {
+                    "oneOf": [
+                        _obj(
+                            {
+                                "index": _INT,
+                                "client_ref": _NULL_STR,
+                                "contact": _STR,
+                                "message_id": _STR,
+                                "status": {"const": "INITIATED"},
+                                "description": _STR,
+                                "provider": _STR,
+                            },
+                            ["index", "client_ref", "contact", "message_id", "status"],
+                        ),
+                        _obj(
+                            {
+                                "index": _INT,
+                                "client_ref": _NULL_STR,
+                                "contact": _NULL_STR,
+                                "status": {"const": "REJECTED"},
+                                "errors": _ERRORS,
+                            },
+                            ["index", "client_ref", "contact", "status", "errors"],
+                        ),
+                    ]
+                },
+            },
+        },
+        ["accepted", "rejected", "units", "messages"],
     ),
     "Message": {
         "allOf": [
@@ -250,15 +325,7 @@ _PATHS: dict[str, Any] = {
     "/api/send-sms": {
         "post": {
             "summary": "Send one SMS",
-            "parameters": [
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "required": False,
-                    "schema": {**_STR, "maxLength": 255},
-                    "description": "Same key and body within 24 h returns the first answer",
-                }
-            ],
+            "parameters": [_IDEMPOTENCY_KEY],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _ref("SendRequest")}},
@@ -273,6 +340,35 @@ _PATHS: dict[str, Any] = {
                 "401": _UNAUTHORIZED,
                 "409": _json(_DETAIL, "Idempotency-Key reused with a different body"),
                 "413": _json(_DETAIL, "Body too large"),
+                "415": _json(_DETAIL, "Unsupported media type"),
+                "429": _THROTTLED,
+                "503": {**_json(_DETAIL, "Queue full, retry later"), "headers": _RETRY_AFTER},
+            },
+        }
+    },
+    "/api/v1/messages/bulk": {
+        "post": {
+            "summary": "Send many SMS in one request",
+            "description": "Each message is checked as send-sms checks one and refused alone "
+            "(with send-sms's field errors); the accepted ones are debited, stored and queued "
+            "in one transaction. When a Sender ID's float runs out, its remaining messages "
+            "are refused with Insufficient balance and cost nothing. Counts as one request "
+            "for the rate limit.",
+            "parameters": [_IDEMPOTENCY_KEY],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("BulkRequest")}},
+            },
+            "responses": {
+                "200": _json(_ref("BulkResult"), "Every message's outcome, in request order"),
+                "400": _json(
+                    _ERRORS,
+                    "The request itself is bad (JSON, sender_name, messages missing, empty, "
+                    "too many or not objects, priority): nothing stored",
+                ),
+                "401": _UNAUTHORIZED,
+                "409": _json(_DETAIL, "Idempotency-Key reused with a different body"),
+                "413": _json(_DETAIL, "Body larger than [http] bulk_max_body_bytes"),
                 "415": _json(_DETAIL, "Unsupported media type"),
                 "429": _THROTTLED,
                 "503": {**_json(_DETAIL, "Queue full, retry later"), "headers": _RETRY_AFTER},

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gatewayd.service.messaging import Balances
+from gatewayd.service.messaging import Balances, BulkOutcome
 from gatewayd.service.model import Accepted, Message
+from http_api.schemas import BulkEntry
 from routing import Operator
+
+_PROVIDERS = {op.value: op.display_name for op in Operator}
 
 
 def provider(operator: str) -> str:
     """The operator's display name for `provider` ("Safaricom"); the raw value if unknown."""
-    try:
-        return Operator(operator).display_name
-    except ValueError:
-        return operator
+    return _PROVIDERS.get(operator, operator)
 
 
 def timestamp(at: datetime) -> str:
@@ -35,6 +36,46 @@ def accepted(message: Message | Accepted) -> dict[str, Any]:
         "status": message.status.value,
         "description": message.description,
         "provider": provider(message.operator),
+    }
+
+
+REJECTED = "REJECTED"
+
+
+def bulk(entries: Sequence[BulkEntry], outcomes: Sequence[BulkOutcome]) -> dict[str, Any]:
+    """The bulk send's answer: totals, then every message in request order. `outcomes` are
+    those of the well-formed entries, in order; the others carry their field errors."""
+    pending = iter(outcomes)
+    items: list[dict[str, Any]] = []
+    accepted_count = units = 0
+    for entry in entries:
+        outcome = None if entry.errors else next(pending)
+        if isinstance(outcome, Accepted):
+            accepted_count += 1
+            units += outcome.units
+            items.append({
+                "index": entry.index,
+                "client_ref": entry.client_ref,
+                "contact": outcome.contact,
+                "message_id": outcome.id,
+                "status": outcome.status.value,
+                "description": outcome.description,
+                "provider": provider(outcome.operator),
+            })  # fmt: skip
+            continue
+        errors = entry.errors if outcome is None else {outcome.field: outcome.messages}
+        items.append({
+            "index": entry.index,
+            "client_ref": entry.client_ref,
+            "contact": entry.contact,
+            "status": REJECTED,
+            "errors": errors,
+        })  # fmt: skip
+    return {
+        "accepted": accepted_count,
+        "rejected": len(items) - accepted_count,
+        "units": units,
+        "messages": items,
     }
 
 

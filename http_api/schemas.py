@@ -44,6 +44,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
+_SCALARS = (str, int, float)  # taken for string fields, as their text (bool is refused)
+
+
 def has_control_characters(value: str) -> bool:
     """True when `value` (a path segment, an identifier) holds a control character."""
     return _CONTROL.search(value) is not None
@@ -181,14 +184,19 @@ class Fields:
     def _string(
         self, name: str, value: Any, trim: bool, max_length: int | None, multiline: bool
     ) -> str | None:
-        if value is None:
+        if type(value) is str:  # what JSON gives: no conversion
+            text = value
+        elif value is None:
             return self._fail(name, NULL)
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
+        elif isinstance(value, bool) or not isinstance(value, _SCALARS):
             return self._fail(name, NOT_STRING)
-        text = str(value)
-        if not text.strip():
+        else:
+            text = str(value)
+        stripped = text.strip()
+        if not stripped:
             return self._fail(name, BLANK)
-        text = text.strip() if trim else text
+        if trim:
+            text = stripped
         if max_length is not None and len(text) > max_length:
             return self._fail(name, f"Ensure this field has no more than {max_length} characters.")
         if (_CONTROL_IN_TEXT if multiline else _CONTROL).search(text):
@@ -259,6 +267,120 @@ def parse_send_request(data: Mapping[str, Any]) -> SendRequest:
     client_ref = fields.optional_text("client_ref", max_length=CLIENT_REF_MAX)
     fields.check()
     return SendRequest(sender_name, contact, message, callback_url, priority, client_ref)
+
+
+BULK_CLIENT_REF_MAX = 64
+BULK_SENDER_NAMES_MAX = 10
+NOT_A_LIST = 'Expected a list of items but got type "{}".'
+EMPTY_LIST = "This list may not be empty."
+TOO_MANY = "Ensure this field has no more than {} elements."
+NOT_A_DICT = "Invalid data. Expected a dictionary, but got {}."
+
+
+@dataclass(frozen=True, slots=True)
+class BulkEntry:
+    """One element of `messages`: its fields when well-formed (`errors` empty), else the
+    field errors send-sms would answer for them; `contact` and `client_ref` as given, for the
+    response, when they are text."""
+
+    index: int
+    contact: str | None
+    message: str
+    callback_url: str | None
+    client_ref: str | None
+    errors: dict[str, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRequest:
+    sender_names: tuple[str, ...]
+    callback_url: str | None
+    priority: int
+    entries: tuple[BulkEntry, ...]
+
+
+def parse_bulk_request(data: Mapping[str, Any], max_messages: int) -> BulkRequest:
+    """`POST /api/v1/messages/bulk`. The request's own fields (`sender_name` as a name or a
+    list of names, `callback_url`, `priority`, `messages` as a list of 1..max_messages objects)
+    are checked here, any error a 400 for the whole request. Each message's fields are
+    checked as send-sms checks them, and an error there is that message's alone."""
+    fields = Fields(data)
+    names = _sender_names(fields, data)
+    callback_url = fields.optional_text("callback_url")
+    priority = fields.optional_int("priority", 0, low=PRIORITY_MIN, high=PRIORITY_MAX)
+    items, bad = _message_list(fields, data, max_messages)
+    if bad:  # per element, as DRF's ListField reports its children
+        raise ApiError(400, {**fields.errors, "messages": bad})
+    fields.check()
+    return BulkRequest(names, callback_url, priority, tuple(_entry(n, i) for n, i in items))
+
+
+def _sender_names(fields: Fields, data: Mapping[str, Any]) -> tuple[str, ...]:
+    value = data.get("sender_name")
+    if not isinstance(value, list):
+        name = fields.text("sender_name")
+        return (name,) if name else ()
+    if not value:
+        fields.errors["sender_name"] = [EMPTY_LIST]
+    elif len(value) > BULK_SENDER_NAMES_MAX:
+        fields.errors["sender_name"] = [TOO_MANY.format(BULK_SENDER_NAMES_MAX)]
+    if "sender_name" in fields.errors:
+        return ()
+    names: list[str] = []
+    for n, name in enumerate(value):
+        one = Fields({"sender_name": name})
+        text = one.text("sender_name")
+        if one.errors:
+            fields.errors.setdefault("sender_name", []).extend(
+                f"Item {n}: {reason}" for reason in one.errors["sender_name"]
+            )
+        names.append(text)
+    return tuple(names)
+
+
+def _message_list(
+    fields: Fields, data: Mapping[str, Any], max_messages: int
+) -> tuple[list[tuple[int, Mapping[str, Any]]], dict[str, list[str]]]:
+    """The elements of `messages` with their indexes, and the elements that are no object."""
+    if data.get("messages") is None:
+        fields.errors["messages"] = [REQUIRED if "messages" not in data else NULL]
+        return [], {}
+    value = data["messages"]
+    if not isinstance(value, list):
+        fields.errors["messages"] = [NOT_A_LIST.format(_json_type(value))]
+    elif not value:
+        fields.errors["messages"] = [EMPTY_LIST]
+    elif len(value) > max_messages:
+        fields.errors["messages"] = [TOO_MANY.format(max_messages)]
+    else:
+        bad = {str(n): [NOT_A_DICT.format(_json_type(v))] for n, v in enumerate(value)
+               if not isinstance(v, dict)}  # fmt: skip
+        return list(enumerate(value)), bad
+    return [], {}
+
+
+def _entry(index: int, data: Mapping[str, Any]) -> BulkEntry:
+    """One message, its fields checked as `parse_send_request` checks send-sms's."""
+    fields = Fields(data)
+    contact = fields.text("contact")
+    message = fields.text("message", trim=False, multiline=True)
+    callback_url = fields.optional_text("callback_url")
+    client_ref = fields.optional_text("client_ref", max_length=BULK_CLIENT_REF_MAX)
+    raw_contact, raw_ref = data.get("contact"), data.get("client_ref")
+    return BulkEntry(
+        index=index,
+        contact=contact if "contact" not in fields.errors else _as_text(raw_contact),
+        message=message,
+        callback_url=callback_url,
+        client_ref=client_ref if "client_ref" not in fields.errors else _as_text(raw_ref),
+        errors=fields.errors,
+    )
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value)
 
 
 OPERATORS = tuple(op.value for op in Operator)

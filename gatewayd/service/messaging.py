@@ -9,7 +9,8 @@ units and parts. The one rule only the store can check atomically, the float, is
 
 from __future__ import annotations
 
-import uuid
+import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from typing import Protocol
 from billing.units import MessageError, measure
 from billing.units import MessageTooLong as BillingTooLong
 from gatewayd.service import errors
-from gatewayd.service.callback_policy import CallbackPolicy
+from gatewayd.service.callback_policy import MAX_URL_LENGTH, CallbackPolicy
 from gatewayd.service.model import (
     Accepted,
     CampaignType,
@@ -28,7 +29,13 @@ from gatewayd.service.model import (
     SenderId,
     SenderStatus,
 )
-from gatewayd.service.ports import InsufficientBalance, NotFound, Store
+from gatewayd.service.ports import (
+    AcceptOutcome,
+    BulkIdempotency,
+    InsufficientBalance,
+    NotFound,
+    Store,
+)
 from routing import InvalidNumber, Operator, PrefixTable, normalise
 from smpp.core.text.plan import LongMessageMethod, count_parts
 
@@ -64,6 +71,41 @@ class IdempotencyKey:
 
 
 @dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One message of a bulk send, its fields already well-formed (the HTTP layer's part)."""
+
+    contact: str
+    message: str
+    callback_url: str | None = None  # None: the request's callback_url
+    client_ref: str | None = None
+
+
+BulkOutcome = Accepted | errors.SendRejected  # one item: accepted, or refused and why
+
+
+@dataclass(frozen=True, slots=True)
+class BulkKey:
+    """A bulk request's Idempotency-Key. `answer` renders the response from every item's
+    outcome, in order; the store calls it inside the accept's transaction, once it knows
+    which messages the floats covered, and keeps the answer there."""
+
+    key: str
+    request_hash: str
+    answer: Callable[[Sequence[BulkOutcome]], tuple[int, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """Per item, in order, its `Accepted` or the SendRejected send-sms would have answered.
+    `replayed`: the key already had an answer, in `record`, and nothing was sent; otherwise
+    `record` is the answer kept (None without a key, or when nothing was accepted)."""
+
+    outcomes: tuple[BulkOutcome, ...]
+    record: IdempotentResponse | None = None
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SenderBalance:
     sender_id: str
     name: str
@@ -88,8 +130,31 @@ _SENDERS_KEPT = 4096  # (account, sender name) lookups remembered
 
 
 def new_message_id() -> str:
-    """A message id as seed 001 shows them: a UUID in its canonical text form."""
-    return str(uuid.uuid4())
+    """A message id as seed 001 shows them: a random (version 4) UUID in its canonical text
+    form; what `str(uuid.uuid4())` gives, formatted without building a UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# As callback_policy.parse_callback_url checks them on the whole URL.
+_BAD_URL_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def _origin(url: str) -> str:
+    """`scheme://authority` of `url`: up to the first "/", "?" or "#" after "://" (the whole
+    URL when it has no "://"), the part urlsplit takes scheme, host and port from."""
+    start = url.find("://")
+    if start < 0:
+        return url
+    end = len(url)
+    for mark in "/?#":
+        at = url.find(mark, start + 3)
+        if 0 <= at < end:
+            end = at
+    return url[:end]
 
 
 @dataclass(slots=True)
@@ -173,10 +238,142 @@ class MessagingService:
         self._accepted(accepted)
         return accepted
 
+    async def send_bulk(
+        self,
+        account_id: str,
+        actor: str,
+        sender_names: Sequence[str],
+        items: Sequence[BulkItem],
+        callback_url: str | None = None,
+        *,
+        limit: int,
+        priority: int = 0,
+        now: datetime,
+        idempotency: BulkKey | None = None,
+    ) -> BulkResult:
+        """Accept many messages in one store transaction, each checked as `send` checks one.
+
+        The sender IDs of all `sender_names` form one pool, in the order given; each item takes
+        the pool's first active sender ID of its recipient's operator. An item the pool cannot
+        serve is refused as `send` would refuse it with that pool ("Sender ID not found" when
+        no name exists, "Sender ID suspended" when none is active, else "No matching sender").
+        The floats are the store's: once a sender's float falls short, its later items are
+        refused with "Insufficient balance" and cost nothing."""
+        if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise ValueError(f"priority: must be {PRIORITY_MIN}–{PRIORITY_MAX}, got {priority}")
+        if not sender_names:
+            raise ValueError("sender_names: at least one")
+        pool = await self._pool(account_id, sender_names, now)
+        outcomes: list[BulkOutcome | None] = []
+        batch: list[NewMessage] = []
+        slots: list[int] = []  # the item of each message in `batch`
+        for item in items:
+            try:
+                new = await self._bulk_message(
+                    account_id, actor, sender_names, pool, item, callback_url, limit,
+                    priority, now,
+                )  # fmt: skip
+            except errors.SendRejected as exc:
+                outcomes.append(exc)
+                continue
+            slots.append(len(outcomes))
+            outcomes.append(None)
+            batch.append(new)
+        if not batch:
+            return BulkResult(tuple(o for o in outcomes if o is not None))
+
+        def merged(stored: Sequence[AcceptOutcome]) -> tuple[BulkOutcome, ...]:
+            full = list(outcomes)
+            for slot, new, outcome in zip(slots, batch, stored, strict=True):
+                full[slot] = _bulk_outcome(new, outcome)
+            return tuple(o for o in full if o is not None)
+
+        key = None
+        if idempotency is not None:
+            answer = idempotency.answer
+            key = BulkIdempotency(
+                account_id, idempotency.key, idempotency.request_hash, now,
+                lambda stored: answer(merged(stored)),
+            )  # fmt: skip
+        result = await self.store.accept_many(batch, idempotency=key)
+        if result.replayed:
+            return BulkResult((), result.record, True)
+        done = merged(result.outcomes)
+        for outcome in done:
+            if isinstance(outcome, Accepted):
+                self._accepted(outcome)
+        return BulkResult(done, result.record)
+
+    async def _pool(
+        self, account_id: str, names: Sequence[str], now: datetime
+    ) -> list[SenderId] | errors.SendRejected:
+        """The active sender IDs of `names`, in order; when there is none, the refusal `send`
+        gives for such a pool (suspended beats not found: a name exists)."""
+        pool: list[SenderId] = []
+        refusal: errors.SendRejected | None = None
+        for name in dict.fromkeys(names):
+            try:
+                pool.extend(await self._active_senders(account_id, name, now))
+            except errors.SenderSuspended as exc:
+                refusal = exc
+            except errors.SenderNotFound as exc:
+                refusal = refusal or exc
+        if pool:
+            return pool
+        assert refusal is not None
+        return refusal
+
+    async def _bulk_message(
+        self,
+        account_id: str,
+        actor: str,
+        names: Sequence[str],
+        pool: list[SenderId] | errors.SendRejected,
+        item: BulkItem,
+        callback_url: str | None,
+        limit: int,
+        priority: int,
+        now: datetime,
+    ) -> NewMessage:
+        """One item's message, checked in `send`'s order; SendRejected as `send` raises it."""
+        url = item.callback_url if item.callback_url is not None else callback_url
+        if url is not None:
+            self._check_callback_url(url)
+        if isinstance(pool, errors.SendRejected):
+            raise pool
+        msisdn, operator = self._route(item.contact)
+        sender = _sender_for(pool, " or ".join(dict.fromkeys(names)), operator)
+        units, encoding = _bill(item.message, limit)
+        parts = _parts(item.message, self.long_method)
+        await self._check_opt_out(sender, msisdn)
+        return NewMessage(
+            id=self.new_id(),
+            account_id=account_id,
+            sender_id=sender.id,
+            sender_name=sender.name,
+            contact=msisdn,
+            operator=sender.operator,
+            text=item.message,
+            units=units,
+            parts=parts,
+            encoding=encoding,
+            priority=priority,
+            callback_url=url,
+            client_ref=item.client_ref,
+            actor=actor,
+            created_at=now,
+        )
+
     def _check_callback_url(self, url: str) -> None:
-        """`callback_policy.check_url`, remembered per (policy, URL): the verdict depends on
-        nothing else, clients repeat one URL, and parsing it is a good part of a send."""
-        key = (self.callback_policy, url)
+        """`callback_policy.check_url`, remembered per (policy, origin): clients repeat one
+        endpoint, often with a per-message query (`…/cb?id=42`), and parsing the URL was a
+        good part of a send. Beyond the URL's length and characters, which are checked here on
+        the whole URL, the verdict depends only on the scheme and the authority: the URL up to
+        the first "/", "?" or "#" after "://". Without "://" the whole URL is the key."""
+        if len(url) <= MAX_URL_LENGTH and _BAD_URL_CHARS.search(url) is None:
+            key = (self.callback_policy, _origin(url))
+        else:
+            key = (self.callback_policy, url)
         if key in self._urls_ok:
             return
         self.callback_policy.check_url(url)
@@ -259,6 +456,17 @@ class MessagingService:
             raise errors.InsufficientBalance(exc.needed, exc.available) from None
         except NotFound:  # the sender ID was removed between the lookup and the accept
             raise errors.SenderNotFound(new.sender_name) from None
+
+
+def _bulk_outcome(new: NewMessage, stored: AcceptOutcome) -> BulkOutcome:
+    """The store's outcome for one message of a bulk as `send` would answer it."""
+    if isinstance(stored, Accepted):
+        return stored
+    if isinstance(stored, InsufficientBalance):
+        return errors.InsufficientBalance(stored.needed, stored.available)
+    if isinstance(stored, NotFound):  # the sender ID was removed between lookup and accept
+        return errors.SenderNotFound(new.sender_name)
+    raise stored
 
 
 def _sender_for(senders: Sequence[SenderId], name: str, operator: Operator | None) -> SenderId:

@@ -69,3 +69,26 @@ async def test_send_read_replay_and_balance_on_sqlite(sql_world: World) -> None:
             == await sql_world.store.balance("s-a-saf")
             == 99
         )
+
+
+async def test_bulk_send_replay_and_float_on_sqlite(sql_world: World) -> None:
+    async with serve(sql_world) as client:
+        token = await token_for(client, CLIENT_A, SECRET_A)
+        headers = {**bearer(token), "Idempotency-Key": "bulk-1"}
+        messages = [{"contact": "254712345678", "message": "x" * 161, "client_ref": f"r{i}"}
+                    for i in range(60)]  # fmt: skip
+        body = {"sender_name": "KIMISMS", "messages": messages}
+        status, first = await post(client, "/api/v1/messages/bulk", body, **headers)
+        assert status == 200
+        answer = orjson.loads(first)
+        assert (answer["accepted"], answer["rejected"], answer["units"]) == (50, 10, 100)
+        status, again = await post(client, "/api/v1/messages/bulk", body, **headers)
+        assert (status, again) == (200, first)
+        assert await sql_world.store.balance("s-a-saf") == 0
+        assert await sql_world.store.ledger_sum("s-a-saf") == 0
+        assert await sql_world.store.queue_depth("safaricom") == 50
+        message_id = answer["messages"][7]["message_id"]
+        detail = await (
+            await client.get(f"/api/v1/messages/{message_id}", headers=bearer(token))
+        ).json()
+        assert detail["client_ref"] == "r7" and detail["units"] == 2

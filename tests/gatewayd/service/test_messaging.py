@@ -3,12 +3,14 @@ were; an accepted message is routed, billed and stored with its debit."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 
 from gatewayd.service import errors
 from gatewayd.service.callback_policy import CallbackPolicy
+from gatewayd.service.messaging import new_message_id
 from gatewayd.service.model import MessageStatus, SenderStatus
 from routing import Operator, PrefixTable
 from tests.http_api.world import (
@@ -170,6 +172,38 @@ async def test_loopback_callback_only_when_allowed(world: World) -> None:
     world.messaging.callback_policy = CallbackPolicy.from_flags(allow_loopback=True)
     message = await send(world, callback_url="http://127.0.0.1:9000/cb")
     assert message.callback_url == "http://127.0.0.1:9000/cb"
+
+
+async def test_a_remembered_callback_endpoint_still_checks_each_url(world: World) -> None:
+    """The verdict is remembered per scheme and authority; each URL's own length and
+    characters are still checked, and a refusal is never remembered."""
+    world.messaging.callback_policy = CallbackPolicy.from_flags(allow_loopback=True)
+    for n in range(3):
+        url = f"http://127.0.0.1:9000/cb?id={n}#x"
+        assert (await send(world, callback_url=url)).callback_url == url
+    for bad in (
+        "http://127.0.0.1:9000/cb?id=1 2",
+        "http://127.0.0.1:9000/cb?id=\x7f",
+        "http://127.0.0.1:9000/" + "x" * 2048,
+        "http://127.0.0.1:99999/cb",
+        "http://127.0.0.1:9000@10.0.0.1/cb",
+        "ftp://127.0.0.1:9000/cb",
+    ):
+        with pytest.raises(errors.CallbackUrlRejected):
+            await send(world, callback_url=bad)
+    world.messaging.callback_policy = CallbackPolicy()  # another policy: judged afresh
+    with pytest.raises(errors.CallbackUrlRejected):
+        await send(world, callback_url="http://127.0.0.1:9000/cb?id=9")
+    assert await world.store.balance("s-a-saf") == 97
+
+
+async def test_message_ids_are_canonical_random_uuids(world: World) -> None:
+    ids = {new_message_id() for _ in range(200)}
+    assert len(ids) == 200
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
 
 
 async def test_bad_priority_is_a_programming_error(world: World) -> None:
