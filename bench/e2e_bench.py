@@ -7,6 +7,7 @@ to a counting sink. Each tool runs in its own process; everything shares the mac
 
     .venv/bin/python bench/e2e_bench.py [--messages 20000] [--concurrency 64]
         [--stall-messages 5000] [--stall-concurrency 256] [--no-new-connections]
+        [--bulk-messages 20000] [--bulk-size 500] [--bulk-concurrency 4]
         [--only gatewayd|kannel]
         [--loadgen-procs 1] [--client raw|aiohttp] [--profile-gatewayd cprofile] [--keep]
 
@@ -17,6 +18,13 @@ ratios gatewayd/Kannel; then the same at 256 connections, once with keep-alive c
 once with a new connection per request (as clients without a connection pool do, the seed's
 `requests.post` example among them); first the ceilings of the simulator and of the load
 generator for each load shape. The last line is one JSON object.
+
+Then gatewayd's bulk path: --bulk-messages messages in POST /api/v1/messages/bulk requests of
+--bulk-size, --bulk-concurrency requests at a time (one message per recipient, each with its
+own callback URL), through to the final callback as above; printed beside Kannel's
+single-message figures of the same invocation, with the ratios (the issue's target: bulk at
+least 5× Kannel's rate). The load generator's ceiling for that shape (a canned bulk answer)
+and the tools' cores during the run show whether a tool, not the gateway, set the pace.
 """
 
 from __future__ import annotations
@@ -79,6 +87,9 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="skip the stall run that opens a new connection per request",
     )
+    p.add_argument("--bulk-messages", type=int, default=20_000, help="0 skips the bulk run")
+    p.add_argument("--bulk-size", type=int, default=500, help="messages per bulk request")
+    p.add_argument("--bulk-concurrency", type=int, default=4, help="bulk requests at a time")
     p.add_argument("--only", choices=("gatewayd", "kannel"), help="one gateway only")
     p.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes")
     p.add_argument(
@@ -152,15 +163,24 @@ def describe(count: int, conc: int, new: bool) -> str:
     return f"{count:,} messages at {conc} connections, {how}"
 
 
-def loadgen_ceiling(args: argparse.Namespace, count: int, conc: int, new: bool) -> dict[str, Any]:
-    """The load generator against a trivial server: requests/s and its CPU per request."""
+def loadgen_ceiling(
+    args: argparse.Namespace, count: int, conc: int, new: bool, batch: int = 1
+) -> dict[str, Any]:
+    """The load generator against a trivial server: requests/s and its CPU per request (per
+    message with `batch`: the server answers as the bulk endpoint would)."""
     parent, child = CTX.Pipe()
-    proc = CTX.Process(target=ceilings.serve_trivial, args=(child,), daemon=True)
+    proc = CTX.Process(target=ceilings.serve_trivial, args=(child, batch), daemon=True)
     proc.start()
     try:
         port = parent.recv()
         load = Load(
-            "trivial", count, conc, args.loadgen_procs, client=args.client, new_connections=new
+            "trivial",
+            count,
+            conc,
+            args.loadgen_procs,
+            client=args.client,
+            new_connections=new,
+            batch=batch,
         )
         out = run_load(f"http://127.0.0.1:{port}", load)
         seconds = out["end"] - out["first_send"]
@@ -183,7 +203,7 @@ def bench_gateway(
     name: str, args: argparse.Namespace, tools: Tools, work: Path
 ) -> dict[str, dict[str, Any]]:
     """Start one gateway, run each load shape through it, stop it."""
-    units = sum(count for _, count, _, _ in shapes(args)) + 100
+    units = sum(count for _, count, _, _ in shapes(args)) + max(0, args.bulk_messages) + 100
     gateway: Any
     if name == "kannel":
         gateway = Kannel(work / "kannel", tools.sim_port)
@@ -225,6 +245,26 @@ def bench_gateway(
                 f"duplicated {r['duplicated']}",
                 flush=True,
             )
+        if name == "gatewayd" and args.bulk_messages > 0:
+            print(f"  {name}: {describe_bulk(args)} …", flush=True)
+            load = Load(
+                name,
+                args.bulk_messages,
+                args.bulk_concurrency,
+                1,
+                token=gateway.token,
+                request_timeout=args.request_timeout,
+                callback_wait=args.callback_wait,
+                client=args.client,
+                batch=args.bulk_size,
+            )
+            r = results["bulk"] = measure(gateway, name, tools, load)
+            print(
+                f"    {r['accepts_per_s']:,.0f} accepts/s, {r['e2e_per_s']:,.0f} msg/s end to "
+                f"end, {r['cpu_ms_per_msg']:.3f} ms CPU/msg, lost {r['lost']}, "
+                f"duplicated {r['duplicated']}",
+                flush=True,
+            )
     finally:
         gateway.stop()
     if name == "gatewayd" and args.profile_gatewayd == "py-spy":
@@ -233,6 +273,51 @@ def bench_gateway(
         else:
             print("  py-spy wrote no profile (see py-spy.err in the work directory; --keep)")
     return results
+
+
+def describe_bulk(args: argparse.Namespace) -> str:
+    return (
+        f"bulk: {args.bulk_messages:,} messages in requests of {args.bulk_size} "
+        f"({args.bulk_concurrency} at a time, keep-alive)"
+    )
+
+
+# The single-message rows, less the callback connection and signature rows, with the
+# latency rows named for what a bulk run times: a whole request.
+_BULK_LABELS = {"accept_p50_ms": "request p50 ms", "accept_p99_ms": "request p99 ms"}
+BULK_ROWS = tuple(
+    (key, _BULK_LABELS.get(key, label), pattern)
+    for key, label, pattern in ROWS
+    if key not in ("callback_connections", "bad_signatures")
+)
+
+
+def print_bulk(
+    args: argparse.Namespace, bulk: dict[str, Any], kannel: dict[str, Any] | None
+) -> None:
+    """gatewayd's bulk run beside Kannel's single-message run of this invocation."""
+    print(f"\ngatewayd {describe_bulk(args)}, beside Kannel's single-message run")
+    print(f"  {'':<30}{'Kannel':>12}{'gd bulk':>12}{'bulk/Kannel':>14}")
+    for key, label, pattern in BULK_ROWS:
+        k = kannel[key] if kannel is not None else None
+        g = bulk[key]
+        line = f"  {label:<30}{fmt(k, pattern):>12}{fmt(g, pattern):>12}"
+        if key in ("accepts_per_s", "e2e_per_s", "cpu_ms_per_msg") and k:
+            line += f"{fmt(g / k, '{:.2f}×'):>14}"
+        print(line)
+    wall = max(1e-9, bulk["wall_s"])
+    shares = {
+        "load generator": bulk["loadgen_ms_per_msg"],
+        "simulator": bulk["sim_ms_per_msg"],
+        "callback sink": bulk["sink_ms_per_msg"],
+    }
+    used = ", ".join(
+        f"{name} {ms * bulk['accepted'] / 1000 / wall:.2f}" for name, ms in shares.items()
+    )
+    print(f"  cores used by the tools over the run: {used} (of {os.cpu_count()})")
+    odd = {s: c for s, c in bulk["statuses"].items() if s != "200"}
+    if odd or bulk["samples"]:
+        print(f"  other answers {odd}; e.g. {bulk['samples']}")
 
 
 def fmt(value: Any, pattern: str) -> str:
@@ -295,6 +380,16 @@ def main() -> int:
                 f" {lg['requests_per_s']:,.0f} requests/s "
                 f"({lg['loadgen_cpu_us_per_request']:.0f} µs of its CPU per request)"
             )
+        if args.bulk_messages > 0 and args.only != "kannel":
+            lg = loadgen_ceiling(
+                args, args.bulk_messages, args.bulk_concurrency, False, args.bulk_size
+            )
+            summary["loadgen_ceiling"]["bulk"] = lg
+            print(
+                f"  load generator → trivial server answering as the bulk endpoint, "
+                f"{describe_bulk(args)}: {lg['requests_per_s']:,.0f} messages/s "
+                f"({lg['loadgen_cpu_us_per_request']:.0f} µs of its CPU per message)"
+            )
         tools = start_tools()
         names = [args.only] if args.only else ["kannel", "gatewayd"]
         for name in names:
@@ -317,10 +412,9 @@ def main() -> int:
         if table:
             note = "" if label == "main" else " (does either stall?)"
             print_table(describe(count, conc, new) + note, table)
-    print(
-        "\nbulk path: not measured — gatewayd has no bulk send endpoint yet "
-        "(the issue's ≥ 5× Kannel target applies once it exists)."
-    )
+    bulk = results.get("gatewayd", {}).get("bulk")
+    if bulk is not None:
+        print_bulk(args, bulk, results.get("kannel", {}).get("main"))
     print(
         "CPU per message counts the gateway's own processes (Kannel: bearerbox + smsbox; "
         "gatewayd: its one process); the tools share the same cores."
@@ -350,10 +444,15 @@ def json_summary(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any
             duplicated += r["duplicated"]
     out["lost"] = lost
     out["duplicated"] = duplicated
-    out["bulk_path"] = "not available yet"
     for key in ("gatewayd_e2e_per_s", "kannel_e2e_per_s", "gatewayd_cpu_ms_per_msg",
-                "kannel_cpu_ms_per_msg"):  # fmt: skip
+                "kannel_cpu_ms_per_msg", "gatewayd_bulk_accepts_per_s",
+                "gatewayd_bulk_e2e_per_s", "gatewayd_bulk_cpu_ms_per_msg"):  # fmt: skip
         out.setdefault(key, None)
+    kannel = out["kannel_e2e_per_s"]
+    for key in ("accepts_per_s", "e2e_per_s"):
+        bulk = out[f"gatewayd_bulk_{key}"]
+        ratio = bulk / kannel if bulk is not None and kannel else None
+        out[f"gatewayd_bulk_{key}_vs_kannel_e2e"] = None if ratio is None else round(ratio, 3)
     return out
 
 

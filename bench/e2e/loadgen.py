@@ -14,6 +14,11 @@ Bounded: each request has a timeout and no request starts after `max_seconds`.
 
 Message i goes to 254712000000 + i (Safaricom's 0712 range), a distinct destination per
 message, so the simulator can tell a message submitted twice; the callback URL carries i.
+
+With `batch` > 1 (gatewayd, and the trivial server for the ceiling) each request is a
+`POST /api/v1/messages/bulk` of `batch` consecutive messages of the process's share, each
+with its own callback URL; a message counts as accepted when its item in the answer is
+INITIATED, and the latency is the whole request's.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import orjson
 from yarl import URL
 
 SENDER = "BENCH"
+BULK_PATH = "/api/v1/messages/bulk"
 ACCEPTED = {"gatewayd": 200, "kannel": 202, "trivial": 200}
 
 
@@ -60,15 +66,35 @@ class Spec:
     max_seconds: float = 600.0
     client: str = "raw"  # raw | aiohttp
     new_connections: bool = False  # one connection per request ("Connection: close")
+    batch: int = 1  # messages per request; > 1: bulk requests (gatewayd, trivial)
 
 
 Request = tuple[str, URL, bytes | None, dict[str, str] | None]
+Ids = tuple[int, ...]  # the messages a request carries
 
 
-def build(spec: Spec) -> list[tuple[int, Request]]:
+def build(spec: Spec) -> list[tuple[Ids, Request]]:
     """Every request of this process, ready to send."""
-    out: list[tuple[int, Request]] = []
-    if spec.kind == "gatewayd":
+    out: list[tuple[Ids, Request]] = []
+    if spec.batch > 1:
+        if spec.kind == "kannel":
+            raise ValueError("Kannel's sendsms takes one message per request")
+        url = URL(spec.base + BULK_PATH)
+        headers = {"Authorization": f"Bearer {spec.token}", "Content-Type": "application/json"}
+        share = list(spec.indices)
+        for start in range(0, len(share), spec.batch):
+            ids = tuple(share[start : start + spec.batch])
+            messages = [
+                {
+                    "contact": contact(i),
+                    "message": text(i),
+                    "callback_url": f"http://127.0.0.1:{spec.sink_port}/g?i={i}",
+                }
+                for i in ids
+            ]
+            body = orjson.dumps({"sender_name": SENDER, "messages": messages})
+            out.append((ids, ("POST", url, body, headers)))
+    elif spec.kind == "gatewayd":
         url = URL(spec.base + "/api/send-sms")
         headers = {"Authorization": f"Bearer {spec.token}", "Content-Type": "application/json"}
         for i in spec.indices:
@@ -80,7 +106,7 @@ def build(spec: Spec) -> list[tuple[int, Request]]:
                     "callback_url": f"http://127.0.0.1:{spec.sink_port}/g?i={i}",
                 }
             )
-            out.append((i, ("POST", url, body, headers)))
+            out.append(((i,), ("POST", url, body, headers)))
     elif spec.kind == "kannel":
         for i in spec.indices:
             query = urlencode(
@@ -95,11 +121,27 @@ def build(spec: Spec) -> list[tuple[int, Request]]:
                 }
             )
             url = URL(f"{spec.base}/cgi-bin/sendsms?{query}", encoded=True)
-            out.append((i, ("GET", url, None, None)))
+            out.append(((i,), ("GET", url, None, None)))
     else:
         url = URL(spec.base + "/")
-        out.extend((i, ("GET", url, None, None)) for i in spec.indices)
+        out.extend(((i,), ("GET", url, None, None)) for i in spec.indices)
     return out
+
+
+def mark(accepted: bytearray, ids: Ids, payload: bytes, bulk: bool, sample: dict[str, str]) -> int:
+    """Mark the accepted messages of one answered request; how many there were."""
+    if not bulk:
+        accepted[ids[0]] = 1
+        return 1
+    count = 0
+    for item in orjson.loads(payload)["messages"]:
+        n = item["index"]
+        if item.get("status") == "INITIATED" and n < len(ids):
+            accepted[ids[n]] = 1
+            count += 1
+        else:
+            sample.setdefault("bulk item", str(item)[:200])
+    return count
 
 
 def encode(request: Request, close: bool) -> bytes:
@@ -175,9 +217,10 @@ class RawConnection(asyncio.Protocol):
             self.waiter = None
 
 
-async def send_raw(spec: Spec, encoded: list[tuple[int, bytes]]) -> dict[str, Any]:
+async def send_raw(spec: Spec, encoded: list[tuple[Ids, bytes]]) -> dict[str, Any]:
     """`send_all` with RawConnection instead of aiohttp, from pre-encoded requests."""
     want = ACCEPTED[spec.kind]
+    bulk = spec.batch > 1
     url = URL(spec.base)
     host, port = url.raw_host or "127.0.0.1", url.port or 80
     accepted = bytearray(spec.total)
@@ -194,7 +237,7 @@ async def send_raw(spec: Spec, encoded: list[tuple[int, bytes]]) -> dict[str, An
         nonlocal last_accept
         clock = time.perf_counter
         conn: RawConnection | None = None
-        for i, data in pending:
+        for ids, data in pending:
             if time.monotonic() > deadline:
                 statuses["not sent (time limit)"] += 1
                 continue
@@ -217,8 +260,8 @@ async def send_raw(spec: Spec, encoded: list[tuple[int, bytes]]) -> dict[str, An
                 conn = None
             if status == want:
                 latencies.append(clock() - t0)
-                accepted[i] = 1
-                last_accept = time.monotonic()
+                if mark(accepted, ids, payload, bulk, sample):
+                    last_accept = time.monotonic()
             else:
                 sample.setdefault(str(status), payload[:200].decode("utf-8", "replace"))
             statuses[str(status)] += 1
@@ -237,9 +280,10 @@ async def send_raw(spec: Spec, encoded: list[tuple[int, bytes]]) -> dict[str, An
     }
 
 
-async def send_all(spec: Spec, requests: list[tuple[int, Request]]) -> dict[str, Any]:
+async def send_all(spec: Spec, requests: list[tuple[Ids, Request]]) -> dict[str, Any]:
     """Send every request at `spec.concurrency` connections; figures of this process."""
     want = ACCEPTED[spec.kind]
+    bulk = spec.batch > 1
     accepted = bytearray(spec.total)
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -256,7 +300,7 @@ async def send_all(spec: Spec, requests: list[tuple[int, Request]]) -> dict[str,
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal last_accept
         clock = time.perf_counter
-        for i, (method, url, body, headers) in pending:
+        for ids, (method, url, body, headers) in pending:
             if time.monotonic() > deadline:
                 statuses["not sent (time limit)"] += 1
                 continue
@@ -272,8 +316,8 @@ async def send_all(spec: Spec, requests: list[tuple[int, Request]]) -> dict[str,
                 continue
             if status == want:
                 latencies.append(clock() - t0)
-                accepted[i] = 1
-                last_accept = time.monotonic()
+                if mark(accepted, ids, payload, bulk, sample):
+                    last_accept = time.monotonic()
                 statuses[str(status)] += 1
             else:
                 statuses[str(status)] += 1

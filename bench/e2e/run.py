@@ -55,6 +55,7 @@ class Load:
     stall_wait: float = 30.0  # give up sooner when no callback arrives for this long
     client: str = "raw"  # the load generator's HTTP client: raw | aiohttp
     new_connections: bool = False  # a new TCP connection for every request
+    batch: int = 1  # messages per request (> 1: gatewayd's bulk endpoint)
 
 
 def run_load(
@@ -78,6 +79,7 @@ def run_load(
                 max_seconds=load.max_send_seconds,
                 client=load.client,
                 new_connections=load.new_connections,
+                batch=load.batch,
             )
             parent, child = CTX.Pipe()
             proc = CTX.Process(target=loadgen.serve, args=(child, spec), daemon=True)
