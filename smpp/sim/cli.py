@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-recorded-submits", type=int, default=100_000, help="latest submits kept")
     add("--seed", type=int, help="RNG seed (receipt states, delays)")
     add("--control", type=_address, metavar="HOST:PORT", help="HTTP control port")
+    add(
+        "--nice", type=int, default=0, metavar="N",
+        help="change the process priority by N; negative N (ahead of the ESME under test, "
+        "as a separate SMSC machine would be) needs root and is skipped with a warning",
+    )
     return p
 
 
@@ -139,7 +145,10 @@ def _apply(args: argparse.Namespace, base: SmscPersonality, port: int) -> SmscPe
 
 def config_from_args(argv: Sequence[str] | None = None) -> SimulatorConfig:
     """The SimulatorConfig the command line asks for."""
-    args = build_parser().parse_args(argv)
+    return _config(build_parser().parse_args(argv))
+
+
+def _config(args: argparse.Namespace) -> SimulatorConfig:
     port = args.listen[1]
     bases = kenyan_personalities() if args.kenya else (SmscPersonality(args.name),)
     smscs = tuple(_apply(args, base, port + i if port else 0) for i, base in enumerate(bases))
@@ -184,10 +193,22 @@ async def run(config: SimulatorConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m smpp.sim`."""
-    config = config_from_args(argv)
+    args = build_parser().parse_args(argv)
+    config = _config(args)
+    if args.nice:
+        _renice(args.nice)
     try:
         asyncio.run(run(config))
     except OSError as exc:
         print(f"smpp.sim: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _renice(increment: int) -> None:
+    """Move this process's priority by `increment`: an SMSC that stamps each submit_sm when it
+    reads it must not be kept waiting by the client it measures, on a shared machine."""
+    try:
+        os.nice(increment)
+    except OSError as exc:
+        print(f"smpp.sim: --nice {increment} skipped: {exc}", file=sys.stderr)

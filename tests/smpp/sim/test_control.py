@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from types import MappingProxyType
 
 import aiohttp
+import pytest
 
+from smpp.sim import cli
 from smpp.sim.cli import config_from_args
 from smpp.sim.config import (
     BindMode,
@@ -122,6 +125,8 @@ async def test_python_dash_m_serves_and_stops() -> None:
         "127.0.0.1:0",
         "--tps",
         "50",
+        "--nice",
+        "3",
         stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -133,6 +138,8 @@ async def test_python_dash_m_serves_and_stops() -> None:
                 info = json.loads(line)
                 break
         assert info is not None
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == min(mine + 3, 19)
         port = info["smscs"]["smsc"]["port"]
         client = await connect("127.0.0.1", port)
         assert (await client.bind()).command_status == 0
@@ -141,3 +148,14 @@ async def test_python_dash_m_serves_and_stops() -> None:
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+def test_a_priority_the_process_may_not_take_is_skipped_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse(_increment: int) -> int:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(cli.os, "nice", refuse)
+    cli._renice(-10)
+    assert "--nice -10 skipped: [Errno 1] Operation not permitted" in capsys.readouterr().err
