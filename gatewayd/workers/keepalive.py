@@ -193,6 +193,22 @@ class _Connection(asyncio.Protocol):
             self._answer.set_result(self._status)
 
 
+def request_target(url: str) -> str:
+    """The path and query of an absolute http URL as a request line names them: what follows
+    the authority (up to the first "/", "?" or "#" after "://"), without the fragment, "/"
+    when empty."""
+    rest = url.split("://", 1)[1]
+    cut = len(rest)
+    for mark in "/?#":
+        at = rest.find(mark, 0, cut)
+        if at >= 0:
+            cut = at
+    path = rest[cut:].partition("#")[0]
+    if not path:
+        return "/"
+    return "/" + path if path[0] == "?" else path
+
+
 class KeepAlivePoster:
     """Pooled keep-alive connections per `host:port`; `post` answers the status code."""
 
@@ -202,23 +218,30 @@ class KeepAlivePoster:
         self._user_agent = user_agent
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
-        self._heads: dict[str, bytes] = {}  # URL → the request line and fixed headers
+        self._heads: dict[tuple[str, int], bytes] = {}  # host:port → its fixed headers
 
     @staticmethod
-    def handles(target: CallbackTarget) -> bool:
-        """Plain http with an ASCII URL: the common case this client is for."""
-        return target.scheme == "http" and target.url.isascii() and "@" not in target.url
+    def handles(target: CallbackTarget, url: str | None = None) -> bool:
+        """Plain http with an ASCII URL (`url`, else the target's): the common case this
+        client is for."""
+        url = target.url if url is None else url
+        return target.scheme == "http" and url.isascii() and "@" not in url
 
     async def post(
-        self, target: CallbackTarget, headers: Sequence[tuple[str, str]], body: bytes
+        self,
+        target: CallbackTarget,
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        url: str | None = None,
     ) -> int:
-        """POST `body` with `headers` to `target`; the answer's status. Network trouble and
-        unreadable answers raise OSError (TargetRefused from the resolver among them)."""
+        """POST `body` with `headers` to `url` (the target's own URL by default; another URL
+        must have the target's scheme, host and port); the answer's status. Network trouble
+        and unreadable answers raise OSError (TargetRefused from the resolver among them)."""
         key = (target.host, target.port)
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = asyncio.Semaphore(self._limit)
-        request = self._request(target, headers, body)
+        request = self._request(target, target.url if url is None else url, headers, body)
         async with slot:
             conn = self._pooled(key)
             if conn is not None:
@@ -277,33 +300,33 @@ class KeepAlivePoster:
         raise ConnectionError(f"cannot connect to {target.host}:{target.port}: {last}") from last
 
     def _request(
-        self, target: CallbackTarget, headers: Sequence[tuple[str, str]], body: bytes
+        self, target: CallbackTarget, url: str, headers: Sequence[tuple[str, str]], body: bytes
     ) -> bytes:
-        head = self._heads.get(target.url)
-        if head is None:
-            head = self._head(target)
+        """The request's bytes: the request line for `url`'s path, the headers fixed per
+        `host:port` (built once: clients often put a per-message query in their callback
+        URL, so the URL itself seldom repeats), the caller's headers and the body."""
+        fixed = self._heads.get((target.host, target.port))
+        if fixed is None:
+            fixed = self._fixed_headers(target)
             if len(self._heads) >= 1024:
                 self._heads.clear()
-            self._heads[target.url] = head
+            self._heads[(target.host, target.port)] = fixed
         extra = "".join([f"{name}: {value}\r\n" for name, value in headers])
         return b"".join(
-            (head, f"Content-Length: {len(body)}\r\n{extra}\r\n".encode("latin-1"), body)
+            (
+                f"POST {request_target(url)} HTTP/1.1\r\n".encode("ascii"),
+                fixed,
+                f"Content-Length: {len(body)}\r\n{extra}\r\n".encode("latin-1"),
+                body,
+            )
         )
 
-    def _head(self, target: CallbackTarget) -> bytes:
-        rest = target.url.split("://", 1)[1]
-        slash = rest.find("/")
-        query = rest.find("?")
-        fragment = rest.find("#")
-        cut = min(i for i in (slash, query, fragment, len(rest)) if i >= 0)
-        path = rest[cut:].split("#", 1)[0] or "/"
-        if path.startswith("?"):
-            path = "/" + path
+    def _fixed_headers(self, target: CallbackTarget) -> bytes:
         host = f"[{target.host}]" if ":" in target.host else target.host
         if target.port != 80:
             host = f"{host}:{target.port}"
         return (
-            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {self._user_agent}\r\n"
+            f"Host: {host}\r\nUser-Agent: {self._user_agent}\r\n"
             "Accept: */*\r\nConnection: keep-alive\r\n"
         ).encode("ascii")
 

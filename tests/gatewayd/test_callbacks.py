@@ -163,6 +163,24 @@ async def test_literal_private_target_is_given_up_without_a_request() -> None:
     assert job.last_error == "refused: Callback URL must not point to a loopback address"
 
 
+async def test_urls_of_one_origin_are_posted_at_their_own_paths_and_each_judged_whole() -> None:
+    """The policy judges an origin once; a later URL of it still meets the URL-wide checks."""
+    w = await world()
+    async with receiver() as recv:
+        first = await w.delivered(recv.url("/hook?m=1"))
+        second = await w.delivered(recv.url("/other/path?m=2#frag"))
+        broken = await w.delivered(recv.url("/hook?m=\x7f3"))
+        async with running(w.sender()):
+            outcomes = sorted(o.value for o in await w.outcomes_of(3))
+        assert sorted(seen.path for seen in recv.seen) == ["/hook", "/other/path"]
+    assert outcomes == ["delivered", "delivered", "given_up"]
+    assert (await w.job(first)).state is CallbackState.DONE
+    assert (await w.job(second)).state is CallbackState.DONE
+    job = await w.job(broken)
+    assert job.state is CallbackState.GIVEN_UP
+    assert job.last_error == "refused: Enter a valid URL."
+
+
 async def test_a_name_resolving_to_a_private_address_is_refused_unless_allowed() -> None:
     w = await world()
     async with receiver() as recv:

@@ -74,6 +74,26 @@ async def test_framings_are_read_and_the_connection_reused() -> None:
     assert "X-A: 1\r\n" in first and first.endswith("\r\n\r\n{}")
 
 
+async def test_another_url_of_the_target_is_requested_at_its_own_path() -> None:
+    answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"] * 4
+    async with raw_server(answers) as (port, requests, connections):
+        client = poster()
+        target = LOOPBACK.check_url(f"http://127.0.0.1:{port}/hook?x=1")
+        base = f"http://127.0.0.1:{port}"
+        for url in (f"{base}/b?m=2#frag", f"{base}?m=3", base, f"{base}#/x?y"):
+            assert await client.post(target, [], b"{}", url) == 200
+        client.close()
+    lines = [r.decode().split("\r\n", 1)[0] for r in requests]
+    assert lines == [
+        "POST /b?m=2 HTTP/1.1",
+        "POST /?m=3 HTTP/1.1",
+        "POST / HTTP/1.1",
+        "POST / HTTP/1.1",
+    ]
+    assert all(f"Host: 127.0.0.1:{port}\r\n" in r.decode() for r in requests)
+    assert len(connections) == 1
+
+
 async def test_a_close_delimited_answer_and_a_dropped_idle_connection() -> None:
     answers = [
         b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbody until close",
