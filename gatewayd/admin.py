@@ -125,6 +125,18 @@ class Admin:
             raise AdminError(f"several accounts are named {ref!r}; use an id: {ids}")
         raise AdminError(f"no account with id or name {ref!r}")
 
+    async def set_callback_on_sent(self, account_ref: str, on: bool) -> Account:
+        """Whether the account's messages also call back when they become SENT (issue 4).
+
+        Messages take the setting when they are accepted: those accepted before the change
+        keep the old one, and a running daemon, which reuses sender lookups for a second,
+        applies it to messages accepted from a second after the change."""
+        account = await self.account(account_ref)
+        try:
+            return await self.store.set_account_callback_on_sent(account.id, on)
+        except NotFound:  # removed between the lookup and the write
+            raise AdminError(f"no account with id or name {account_ref!r}") from None
+
     async def create_client(self, account_ref: str) -> NewClient:
         account = await self.account(account_ref)
         client_id, secret = self._credentials()
@@ -340,10 +352,13 @@ def _check_sender_name(name: str, type: SenderType) -> None:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums and datetimes as plain JSON values; secret hashes left out."""
+    """Dataclasses, enums and datetimes as plain JSON values; secret hashes left out, and the
+    account setting a sender ID is read with (shown with the account, where it is set)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
         out.pop("secret_hash", None)
+        if isinstance(value, SenderId):
+            out.pop("account_callback_on_sent", None)
         return out
     if isinstance(value, enum.Enum):
         return value.value

@@ -253,8 +253,16 @@ async def account_create(admin: Admin, args: argparse.Namespace) -> Output:
 
 async def account_list(admin: Admin, args: argparse.Namespace) -> Output:
     accounts = await admin.list_accounts()
-    rows = [(a.id, a.name, a.created_at) for a in accounts]
-    return Output(list(accounts), table(("ID", "NAME", "CREATED"), rows))
+    rows = [(a.id, a.name, a.callback_on_sent, a.created_at) for a in accounts]
+    return Output(list(accounts), table(("ID", "NAME", "CALLBACK_ON_SENT", "CREATED"), rows))
+
+
+async def account_set(admin: Admin, args: argparse.Namespace) -> Output:
+    if args.callback_on_sent is None:
+        raise Failed("nothing to set: give --callback-on-sent on|off", EXIT_USAGE)
+    account = await admin.set_callback_on_sent(args.account, args.callback_on_sent == "on")
+    state = "on" if account.callback_on_sent else "off"
+    return Output(account, f"account {account.name}: callback_on_sent {state}")
 
 
 async def client_create(admin: Admin, args: argparse.Namespace) -> Output:
@@ -487,6 +495,13 @@ def _add_accounts_and_clients(g: _Groups) -> None:
     account = g.group("account", "accounts (tenants)")
     g.leaf(account, "create", account_create, "create an account").add_argument("name")
     g.leaf(account, "list", account_list, "list accounts")
+    aset = g.leaf(account, "set", account_set, "change an account's settings")
+    aset.add_argument("account", help="id or name")
+    aset.add_argument(
+        "--callback-on-sent", choices=("on", "off"),
+        help="also POST a callback when a message becomes SENT (DELIVERED and FAILED always "
+        "are); applies to messages accepted from then on (default off)",
+    )  # fmt: skip
     client = g.group("client", "API clients (client_id + client_secret)")
     g.leaf(client, "create", client_create, "create an API client; prints its secret once"
            ).add_argument("account", help="id or name")  # fmt: skip

@@ -225,6 +225,7 @@ class MessagingService:
             client_ref=client_ref,
             actor=actor,
             created_at=now,
+            callback_on_sent=sender.account_callback_on_sent,
         )
         record = None
         if idempotency is not None:
@@ -362,6 +363,7 @@ class MessagingService:
             client_ref=item.client_ref,
             actor=actor,
             created_at=now,
+            callback_on_sent=sender.account_callback_on_sent,
         )
 
     def _check_callback_url(self, url: str) -> None:

@@ -115,6 +115,9 @@ class Account:
     id: str
     name: str
     created_at: datetime
+    # Also call back when a message becomes SENT (DELIVERED and FAILED always are); copied
+    # onto each message when it is accepted, so changing it leaves accepted messages alone.
+    callback_on_sent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,9 @@ class SenderId:
     campaign: CampaignType
     status: SenderStatus
     created_at: datetime
+    # The owning account's `Account.callback_on_sent`, read with the sender ID: an accept
+    # looks the sender ID up anyway, so the account's setting costs it no read of its own.
+    account_callback_on_sent: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,6 +109,9 @@ class AccountStore(Protocol):
     async def create_account(self, account_id: str, name: str, now: datetime) -> Account: ...
     async def get_account(self, account_id: str) -> Account: ...  # NotFound
     async def list_accounts(self) -> Sequence[Account]: ...
+    async def set_account_callback_on_sent(
+        self, account_id: str, on: bool
+    ) -> Account: ...  # NotFound; the account's sender IDs carry it from then on
 
     async def create_api_client(
         self, account_id: str, client_id: str, secret_hash: str, now: datetime

@@ -240,6 +240,13 @@ _OPT_OUTS = [
     "CREATE INDEX opt_outs_account ON opt_outs (account_id, since DESC, contact)",
 ]
 
+# Issue 4: an account may ask for a callback when its messages become SENT, not only when they
+# become DELIVERED or FAILED. Accounts that exist keep today's behaviour (off). Each message
+# keeps its own copy (messages.callback_on_sent, set when it is accepted).
+_ACCOUNT_CALLBACK_ON_SENT = [
+    "ALTER TABLE accounts ADD COLUMN callback_on_sent {bool} NOT NULL DEFAULT FALSE",
+]
+
 _PG_ONLY = "{pg_only}"
 
 
@@ -253,6 +260,7 @@ def _migration(version: int, name: str, statements: list[str]) -> Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     _migration(1, "initial schema", _INITIAL),
     _migration(2, "opt-outs", _OPT_OUTS),
+    _migration(3, "account callback_on_sent", _ACCOUNT_CALLBACK_ON_SENT),
 )
 
 _BOOKKEEPING = {

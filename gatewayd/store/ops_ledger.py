@@ -19,6 +19,13 @@ from gatewayd.service.ports import AlreadyExists, InsufficientBalance, NotFound
 from gatewayd.store import rows
 from gatewayd.store.tx import Tx
 
+# Sender IDs are read with their account's callback setting (rows.sender): the accept looks
+# up the sender ID anyway, and the account's primary key makes the join one index probe.
+SENDERS = (
+    "SELECT s.*, a.callback_on_sent AS account_callback_on_sent"
+    " FROM senders s JOIN accounts a ON a.id = s.account_id"
+)
+
 
 async def create_account(tx: Tx, account_id: str, name: str, now: datetime) -> Account:
     if await tx.fetchval("SELECT 1 FROM accounts WHERE id = $1", account_id):
@@ -40,6 +47,17 @@ async def get_account(tx: Tx, account_id: str) -> Account:
 async def list_accounts(tx: Tx) -> list[Account]:
     found = await tx.fetch("SELECT * FROM accounts ORDER BY created_at, id")
     return [rows.account(tx, r) for r in found]
+
+
+async def set_account_callback_on_sent(tx: Tx, account_id: str, on: bool) -> Account:
+    """Messages accepted from now on (once a sender lookup the service keeps has expired)
+    also call back on SENT; messages already accepted keep what they were accepted with."""
+    changed = await tx.execute(
+        "UPDATE accounts SET callback_on_sent = $2 WHERE id = $1", account_id, on
+    )
+    if not changed:
+        raise NotFound(f"account {account_id}")
+    return await get_account(tx, account_id)
 
 
 async def create_api_client(
@@ -81,7 +99,7 @@ async def create_sender(
     campaign: CampaignType,
     now: datetime,
 ) -> SenderId:
-    await get_account(tx, account_id)
+    account = await get_account(tx, account_id)
     taken = await tx.fetchval(
         "SELECT 1 FROM senders WHERE id = $1 OR (account_id = $2 AND name = $3 AND operator = $4)",
         sender_id, account_id, name, operator,
@@ -89,8 +107,9 @@ async def create_sender(
     if taken:
         raise AlreadyExists(f"sender {name} ({operator})")
     sender = SenderId(
-        sender_id, account_id, name, operator, type, campaign, SenderStatus.ACTIVE, now
-    )
+        sender_id, account_id, name, operator, type, campaign, SenderStatus.ACTIVE, now,
+        account.callback_on_sent,
+    )  # fmt: skip
     await tx.execute(
         "INSERT INTO senders (id, account_id, name, operator, type, campaign, status, created_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -102,7 +121,7 @@ async def create_sender(
 
 
 async def get_sender(tx: Tx, sender_id: str) -> SenderId:
-    row = await tx.fetchrow("SELECT * FROM senders WHERE id = $1", sender_id)
+    row = await tx.fetchrow(SENDERS + " WHERE s.id = $1", sender_id)
     if row is None:
         raise NotFound(f"sender {sender_id}")
     return rows.sender(tx, row)
@@ -110,18 +129,18 @@ async def get_sender(tx: Tx, sender_id: str) -> SenderId:
 
 async def find_senders(tx: Tx, account_id: str, name: str) -> list[SenderId]:
     found = await tx.fetch(
-        "SELECT * FROM senders WHERE account_id = $1 AND name = $2 ORDER BY operator, id",
+        SENDERS + " WHERE s.account_id = $1 AND s.name = $2 ORDER BY s.operator, s.id",
         account_id, name,
     )  # fmt: skip
     return [rows.sender(tx, r) for r in found]
 
 
 async def list_senders(tx: Tx, account_id: str | None) -> list[SenderId]:
-    order = " ORDER BY account_id, name, operator, id"
+    order = " ORDER BY s.account_id, s.name, s.operator, s.id"
     if account_id is None:
-        found = await tx.fetch("SELECT * FROM senders" + order)
+        found = await tx.fetch(SENDERS + order)
     else:
-        found = await tx.fetch("SELECT * FROM senders WHERE account_id = $1" + order, account_id)
+        found = await tx.fetch(SENDERS + " WHERE s.account_id = $1" + order, account_id)
     return [rows.sender(tx, r) for r in found]
 
 

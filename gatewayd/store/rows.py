@@ -45,7 +45,9 @@ def _opt_time(tx: Tx, value: Any) -> datetime | None:
 
 
 def account(tx: Tx, r: Row) -> Account:
-    return Account(r["id"], r["name"], tx.datetime(r["created_at"]))
+    return Account(
+        r["id"], r["name"], tx.datetime(r["created_at"]), bool(r["callback_on_sent"])
+    )  # fmt: skip
 
 
 def api_client(tx: Tx, r: Row) -> ApiClient:
@@ -56,9 +58,11 @@ def api_client(tx: Tx, r: Row) -> ApiClient:
 
 
 def sender(tx: Tx, r: Row) -> SenderId:
+    """A row of `ops_ledger.SENDERS`: the sender ID with its account's callback setting."""
     return SenderId(
         r["id"], r["account_id"], r["name"], r["operator"], SenderType(r["type"]),
         CampaignType(r["campaign"]), SenderStatus(r["status"]), tx.datetime(r["created_at"]),
+        bool(r["account_callback_on_sent"]),
     )  # fmt: skip
 
 

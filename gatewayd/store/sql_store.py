@@ -112,6 +112,11 @@ class SqlStore:
     async def list_accounts(self) -> Sequence[Account]:
         return await self._read(ledger.list_accounts)
 
+    async def set_account_callback_on_sent(self, account_id: str, on: bool) -> Account:
+        return await self._write(
+            lambda tx: ledger.set_account_callback_on_sent(tx, account_id, on)
+        )
+
     async def create_api_client(
         self, account_id: str, client_id: str, secret_hash: str, now: datetime
     ) -> ApiClient:

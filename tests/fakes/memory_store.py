@@ -122,6 +122,17 @@ class MemoryStore:
     async def list_accounts(self) -> Sequence[Account]:
         return sorted(self._accounts.values(), key=lambda a: (a.created_at, a.id))
 
+    async def set_account_callback_on_sent(self, account_id: str, on: bool) -> Account:
+        """The SQL stores read the setting with each sender ID; here the account's sender IDs
+        are kept with it, so they are rewritten with the account."""
+        account = dataclasses.replace(
+            _get(self._accounts, account_id, "account"), callback_on_sent=on
+        )
+        self._accounts[account_id] = account
+        for sender in [s for s in self._senders.values() if s.account_id == account_id]:
+            self._senders[sender.id] = dataclasses.replace(sender, account_callback_on_sent=on)
+        return account
+
     async def create_api_client(
         self, account_id: str, client_id: str, secret_hash: str, now: datetime
     ) -> ApiClient:
@@ -149,7 +160,7 @@ class MemoryStore:
         campaign: CampaignType,
         now: datetime,
     ) -> SenderId:
-        _get(self._accounts, account_id, "account")
+        account = _get(self._accounts, account_id, "account")
         taken = any(
             s.account_id == account_id and s.name == name and s.operator == operator
             for s in self._senders.values()
@@ -157,8 +168,9 @@ class MemoryStore:
         if taken or sender_id in self._senders:
             raise AlreadyExists(f"sender {name} ({operator})")
         sender = SenderId(
-            sender_id, account_id, name, operator, type, campaign, SenderStatus.ACTIVE, now
-        )
+            sender_id, account_id, name, operator, type, campaign, SenderStatus.ACTIVE, now,
+            account.callback_on_sent,
+        )  # fmt: skip
         self._senders[sender_id] = sender
         self._floats[sender_id] = 0
         return sender

@@ -191,3 +191,18 @@ async def test_offline_topups_follow_the_same_rules_as_the_api() -> None:
     with pytest.raises(AdminError, match="Package is no longer offered"):
         await admin.request_topup(sender, "old", 10)
     assert await admin.list_topups() == []
+
+
+async def test_callback_on_sent_is_set_by_id_or_name() -> None:
+    admin = await seeded()
+    assert (await admin.account("acme")).callback_on_sent is False
+    on = await admin.set_callback_on_sent("acme", True)
+    assert on.callback_on_sent is True and on.name == "acme"
+    assert [a.callback_on_sent for a in await admin.list_accounts()] == [True]
+    senders = await admin.list_senders("acme")
+    assert {f.sender.account_callback_on_sent for f in senders} == {True}
+    assert "account_callback_on_sent" not in to_jsonable(senders[0].sender)
+    off = await admin.set_callback_on_sent(on.id, False)
+    assert off.callback_on_sent is False
+    with pytest.raises(AdminError, match="no account with id or name 'ghost'"):
+        await admin.set_callback_on_sent("ghost", True)

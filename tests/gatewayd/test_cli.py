@@ -112,6 +112,39 @@ def test_admin_json_output(config: Path, store: MemoryStore) -> None:
     assert senders[0]["balance"] == 10
 
 
+def test_account_set_callback_on_sent(config: Path, store: MemoryStore) -> None:
+    gw(store, "admin", "account", "create", "acme")
+    gw(store, "admin", "account", "create", "beta")
+    listing = gw(store, "admin", "account", "list")
+    assert "CALLBACK_ON_SENT" in listing.out.splitlines()[0]
+    assert [line.split()[2] for line in listing.out.splitlines()[1:]] == ["no", "no"]
+    done = gw(store, "admin", "account", "set", "acme", "--callback-on-sent", "on")
+    assert done.code == 0 and done.out == "account acme: callback_on_sent on\n"
+    rows = {line.split()[1]: line.split()[2] for line in
+            gw(store, "admin", "account", "list").out.splitlines()[1:]}  # fmt: skip
+    assert rows == {"acme": "yes", "beta": "no"}
+    listed = gw(store, "admin", "account", "list", "--json").json()
+    assert [(a["name"], a["callback_on_sent"]) for a in listed] == [("acme", True), ("beta", False)]
+    off = gw(store, "admin", "account", "set", listed[0]["id"], "--callback-on-sent", "off",
+             "--json")  # fmt: skip
+    assert off.code == 0 and off.json()["callback_on_sent"] is False
+    assert off.json()["name"] == "acme"
+
+
+def test_account_set_refuses_unknown_accounts_and_bad_values(
+    config: Path, store: MemoryStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = gw(store, "admin", "account", "set", "nobody", "--callback-on-sent", "on", "--json")
+    assert missing.code == 1 and missing.out == ""
+    assert "no account with id or name 'nobody'" in missing.err
+    gw(store, "admin", "account", "create", "acme")
+    assert gw(store, "admin", "account", "set", "acme", "--callback-on-sent", "yes").code == 2
+    assert "invalid choice: 'yes'" in capsys.readouterr().err
+    nothing = gw(store, "admin", "account", "set", "acme")
+    assert nothing.code == 2 and "give --callback-on-sent on|off" in nothing.err
+    assert gw(store, "admin", "account", "list", "--json").json()[0]["callback_on_sent"] is False
+
+
 def test_topups_through_the_command_line(config: Path, store: MemoryStore) -> None:
     gw(store, "admin", "account", "create", "acme")
     gw(store, "admin", "sender", "create", "acme", "ACME", "--operator", "telkom")
@@ -234,6 +267,8 @@ def test_admin_end_to_end_on_a_sqlite_file(tmp_path: Path, monkeypatch: pytest.M
     assert "acme" in real("admin", "sender", "list").out
     missing = real("admin", "topup", "approve", "nope")
     assert missing.code == 1 and "no top-up 'nope'" in missing.err
+    assert real("admin", "account", "set", "acme", "--callback-on-sent", "on").code == 0
+    assert real("admin", "account", "list", "--json").json()[0]["callback_on_sent"] is True
 
 
 def test_the_console_script_runs(tmp_path: Path) -> None:
