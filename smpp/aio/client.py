@@ -151,6 +151,12 @@ class SmppClient(asyncio.Protocol):
             self._want_flush()
         return seq
 
+    def flush(self) -> None:
+        """Write what the session has to send now, not at the next loop turn nor at the end
+        of the pump under way (a paced send: the pool counted it at this moment, and a pump
+        over a read of a hundred answers takes milliseconds)."""
+        self._write()
+
     def ack_deliver(self, sequence_number: int, command_status: int) -> None:
         """Answer a deliver_sm now that the owner has handled it."""
         if self._ended:

@@ -65,9 +65,15 @@ class Part:
 
 
 class Message:
-    """The parts of one message, sent strictly one after another."""
+    """The parts of one message, sent strictly one after another.
 
-    __slots__ = ("future", "last_bind", "on_part", "parts", "ref", "results")
+    A `Part` is made only when it becomes ready, and the message keeps its PDUs, not its
+    parts: a part points at its message, and a message pointing back at its parts would make
+    every message a reference cycle, freed only by the garbage collector, whose collections
+    over thousands of them pause the loop for milliseconds at a time and put holes in the pace.
+    """
+
+    __slots__ = ("future", "last_bind", "on_part", "pdus", "ref", "results")
 
     def __init__(
         self,
@@ -79,12 +85,13 @@ class Message:
         self.ref = ref
         self.future = future
         self.on_part = on_part
-        if len(pdus) == 1:
-            self.parts = [Part(self, 0, pdus[0])]
-        else:
-            self.parts = [Part(self, i, pdu) for i, pdu in enumerate(pdus)]
-        self.results: list[PartResult | None] = [None] * len(self.parts)
+        self.pdus = pdus
+        self.results: list[PartResult | None] = [None] * len(pdus)
         self.last_bind: BindSlot | None = None  # the bind that took the previous part
+
+    def first(self) -> Part:
+        """The first part, to be queued."""
+        return Part(self, 0, self.pdus[0])
 
     @property
     def done(self) -> bool:
@@ -102,16 +109,17 @@ class Message:
         results = self.results
         results[part.index] = result
         nxt = part.index + 1
-        parts = self.parts
-        if nxt < len(parts) and result.outcome is Outcome.OK:
+        pdus = self.pdus
+        if nxt < len(pdus) and result.outcome is Outcome.OK:
             if self.on_part is not None:
                 self._tell(result)
-            return parts[nxt]
+            return Part(self, nxt, pdus[nxt])
         ended = [result]
-        if nxt < len(parts):
+        if nxt < len(pdus):
             why = f"part {nxt} ended {result.outcome.value}"
-            for later in parts[nxt:]:
-                results[later.index] = skipped = later.result(Outcome.NOT_SENT, error=why)
+            for index in range(nxt, len(pdus)):  # never sent: nothing counted
+                later = Part(self, index, pdus[index])
+                results[index] = skipped = later.result(Outcome.NOT_SENT, error=why)
                 ended.append(skipped)
         future = self.future
         if not future.done():

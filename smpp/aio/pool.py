@@ -38,6 +38,7 @@ import asyncio
 import logging
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,14 @@ PartRef = tuple[Hashable | None, int]
 """(message ref, part index)."""
 
 _PACE_BACKLOG = 0.2  # seconds of sends the pool may hold beyond its windows' in-flight
+_UVLOOP_GRAIN = 0.001  # uvloop's clock and timers count whole milliseconds
+
+
+def _timer_grain(loop: asyncio.AbstractEventLoop) -> float:
+    """0 for asyncio's loop, whose clock is the monotonic clock; a millisecond for others
+    (uvloop: its clock is the monotonic clock truncated to whole milliseconds, and a timer's
+    delay is rounded to the nearest one)."""
+    return 0.0 if isinstance(loop, asyncio.BaseEventLoop) else _UVLOOP_GRAIN
 
 
 class PoolStopped(RuntimeError):
@@ -121,6 +130,7 @@ class BindPool:
         self._wake: asyncio.TimerHandle | None = None
         self._orphan_timer: asyncio.TimerHandle | None = None
         self._wake_at = math.inf
+        self._timer_grain = 0.0
         self._room = asyncio.Event()
         self._room_waiters = 0
         self._changed = asyncio.Event()
@@ -136,6 +146,7 @@ class BindPool:
         if self._loop is not None:
             raise RuntimeError("pool already started")
         loop = self._loop = asyncio.get_running_loop()
+        self._timer_grain = _timer_grain(loop)
         cfg = self.config
         for bind_id, role in zip(cfg.bind_ids(), cfg.roles, strict=True):
             slot = BindSlot(self, cfg, bind_id, role, self._new_session, loop, self._rng)
@@ -244,7 +255,7 @@ class BindPool:
             raise ValueError("a message has at least one part")
         future: asyncio.Future[MessageResult] = loop.create_future()
         message = Message(pdus, ref, future, on_part)
-        first = message.parts[0]
+        first = message.first()
         if not self._ready and self._pacer is None:  # the common case: straight to a bind
             slot = self._pick(first)
             if slot is not None and self._send_on(slot, first, loop.time()):
@@ -272,16 +283,14 @@ class BindPool:
         if not ready:
             self._notify_room()
             return
+        pacer = self._pacer
+        if pacer is not None:
+            self._drain_paced(pacer)
+            return
         loop = self._loop
         assert loop is not None
         now = loop.time()
-        pacer = self._pacer
         while ready:
-            if pacer is not None:
-                at = pacer.ready_at()
-                if now < at:
-                    self._arm(at)
-                    break
             part = ready[0]
             slot = self._pick(part)
             if slot is None:
@@ -289,8 +298,35 @@ class BindPool:
             if self._send_on(slot, part, now):
                 ready.popleft()
             # else the slot marked itself paused: pick again
-        if pacer is not None and not ready:
+        self._notify_room()
+
+    def _drain_paced(self, pacer: Pacer) -> None:
+        """`_drain` under a TPS limit. The pace is kept on the monotonic clock at full
+        resolution (the one asyncio's loop reads; uvloop's loop counts whole milliseconds,
+        which would let a send go up to 1 ms early by the 100 ms cap), and the sends are
+        written before this returns rather than at the next loop turn, so that the time the
+        pacer counted is the time the SMSC reads them, give or take the network."""
+        ready = self._ready
+        now = time.monotonic()
+        written: list[BindSlot] = []
+        while ready:
+            at = pacer.ready_at()
+            if now < at:
+                self._arm(at)
+                break
+            part = ready[0]
+            slot = self._pick(part)
+            if slot is None:
+                break
+            if self._send_on(slot, part, now):
+                ready.popleft()
+                if slot not in written:
+                    written.append(slot)
+            # else the slot marked itself paused: pick again
+        if not ready:
             pacer.idle()  # nothing waits: the time until the next part is not owed
+        for slot in written:
+            slot.flush()
         self._notify_room()
 
     def _send_on(self, slot: BindSlot, part: Part, now: float) -> bool:
@@ -323,6 +359,8 @@ class BindPool:
         return best
 
     def _arm(self, at: float) -> None:
+        """Wake at monotonic time `at`, never before it: a wake that came early would find
+        the pace not yet due and arm again at once."""
         if self._wake is not None:
             if self._wake_at <= at:
                 return
@@ -330,7 +368,12 @@ class BindPool:
         loop = self._loop
         assert loop is not None
         self._wake_at = at
-        self._wake = loop.call_at(at, self._on_wake)
+        grain = self._timer_grain
+        if grain:  # count from the loop's own truncated clock, in whole grains, rounded up
+            delay = math.ceil((at - loop.time()) / grain - 1e-6) * grain
+            self._wake = loop.call_later(delay, self._on_wake)
+        else:  # asyncio's loop.time() is the monotonic clock itself
+            self._wake = loop.call_at(at, self._on_wake)
 
     def _on_wake(self) -> None:
         self._wake = None
@@ -465,7 +508,7 @@ class BindPool:
         if outcome is Outcome.IN_DOUBT:
             self._in_doubt.append((ref, first))
             first += 1
-        self._not_sent.extend((ref, i) for i in range(first, len(part.message.parts)))
+        self._not_sent.extend((ref, i) for i in range(first, len(part.message.pdus)))
         part.message.abandon(part, outcome, reason)
 
     # --- SlotOwner: inbound and states ------------------------------------------------------

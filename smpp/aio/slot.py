@@ -111,6 +111,12 @@ class BindSlot:
         self.meter.tick(now)
         return True
 
+    def flush(self) -> None:
+        """Write the submits handed to this bind now rather than at the next loop turn."""
+        client = self.client
+        if client is not None:
+            client.flush()
+
     # --- ClientListener ---------------------------------------------------------------------
 
     def on_bound(self, client: SmppClient, event: Bound) -> None:

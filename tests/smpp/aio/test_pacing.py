@@ -82,10 +82,10 @@ def max_in(sends: list[float], span: float) -> int:
 def assert_caps(pacer: Pacer, sends: list[float]) -> None:
     """Both caps, on every window: the send `burst` (`limit`) sends back is at least the
     short (long) span old, so no window of that span holds more; hence also no 100 ms window,
-    no fixed 100 ms slot and no sliding second. Made-up sends are spread: no 10 ms holds
+    no fixed 100 ms slot and no sliding second. Made-up sends are spread: no 5 ms holds
     more than ``limit / 100 + 1``."""
     burst, limit = pacer.burst, math.floor(pacer.limit)
-    assert max_in(sends, 0.01) <= math.floor(pacer.limit * 0.01) + 1
+    assert max_in(sends, 0.005) <= math.floor(pacer.limit * 0.01) + 1
     short, long = 0.1 + pacer.slot_guard, 1.0 + pacer.guard
     assert sends == sorted(sends)
     assert all(sends[i] - sends[i - burst] >= short - 1e-9 for i in range(burst, len(sends)))
@@ -161,6 +161,37 @@ def test_late_timers_cost_nothing(limit: int) -> None:
     sends = run(Pacer(rate, limit), epoll(1), 10.0)
     for t in (2.0, 5.0, 9.9):
         assert count_by(sends, t) >= math.floor(rate * t)
+
+
+def busy_loop(seed: int) -> Lateness:
+    """Late as the bench's loop was measured at 1,000 TPS: up to 1.5 ms on every timer (epoll's
+    rounding and the callbacks before it), 2 ms more on one in ten, and 2-5 ms more (a
+    collection of the young heap, another process on the core) on one in two hundred."""
+    rng = random.Random(seed)
+
+    def late(_at: float) -> float:
+        extra = rng.uniform(0.0, 0.002) if rng.random() < 0.1 else 0.0
+        if rng.random() < 0.005:
+            extra += rng.uniform(0.002, 0.005)
+        return rng.uniform(0.0, 0.0015) + extra
+
+    return late
+
+
+@pytest.mark.parametrize("limit", [100, 200, 1000])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_loop_late_by_milliseconds_on_every_timer_keeps_the_schedule(
+    limit: int, seed: int
+) -> None:
+    """Each late send makes the sends one tick, one slot and one second later late too
+    (every cap counts from the actual times); the tick cap's room must exceed such lateness:
+    with 10 ms ticks, the count at 1,000 TPS fell about 1 % behind the schedule for good."""
+    rate = limit * 0.993
+    pacer = Pacer(rate, limit)
+    sends = run(pacer, busy_loop(seed), 10.0)
+    assert_caps(pacer, sends)
+    for t in (2.0, 5.0, 9.9):
+        assert count_by(sends, t) >= math.floor(rate * t * 0.995)
 
 
 ROOMY = 0.003
@@ -267,7 +298,7 @@ def test_a_long_stall_with_work_waiting_is_owed_at_most_catch_up() -> None:
     now, burst = 10.0, 0
     while pacer.take(now):
         burst += 1
-    assert burst == 200 // 100 + 1  # made-up sends go a few per 10 ms, not in one lump
+    assert burst == 200 // 100 + 1  # made-up sends go a few per 5 ms, not in one lump
     sends = [now] * burst + run(pacer, on_time, 15.0, start=now)
     # 25 owed (0.25 s at 100/s): made up within the caps, then on schedule again
     assert len(sends) == pytest.approx(100 * 5 + 25, abs=2)
