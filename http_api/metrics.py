@@ -2,24 +2,108 @@
 
 Other parts (binds, dispatcher, callbacks) register theirs on the same registry; /metrics
 serves all of it.
+
+What every request bumps (requests by route and status, latency by route, accepts and units)
+is kept as plain numbers and added to the prometheus_client metrics when the registry is read
+(`Deferred`): a Counter increment takes a lock and a Histogram observation walks its buckets,
+~3 µs per request in all, where a plain addition costs a tenth of that. The metrics, their
+names, labels and values on /metrics are the same.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.metrics_core import Metric
 
 from http_api.errors import answer
+
+
+class Tally:
+    """Increments of one counter child not yet added to it."""
+
+    __slots__ = ("child", "pending")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.pending = 0.0
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, 0.0
+        if pending:
+            self.child.inc(pending)
+
+
+class HistogramTally:
+    """Observations of one histogram child not yet added to it: a count per bucket (the
+    first whose upper bound is at least the value, as `Histogram.observe` picks it) and a sum."""
+
+    __slots__ = ("bounds", "child", "counts", "total")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.bounds: list[float] = list(child._upper_bounds)  # ends with +Inf
+        self.counts = [0] * len(self.bounds)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def flush(self) -> None:
+        counts, self.counts = self.counts, [0] * len(self.bounds)
+        total, self.total = self.total, 0.0
+        if not any(counts):
+            return
+        self.child._sum.inc(total)
+        for bucket, count in zip(self.child._buckets, counts, strict=True):
+            if count:
+                bucket.inc(count)
+
+
+class Deferred:
+    """A collector that yields nothing: reading the registry runs its `collect`, which adds
+    the pending tallies to their metrics first. It must be registered before them (the
+    registry collects in the order of registration), and a restricted registry, which skips
+    collectors without names, would not see pending counts (the daemon serves the whole)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._tallies: list[Tally | HistogramTally] = []
+        registry.register(self)
+
+    def counter(self, child: Any) -> Tally:
+        tally = Tally(child)
+        self._tallies.append(tally)
+        return tally
+
+    def histogram(self, child: Any) -> HistogramTally:
+        tally = HistogramTally(child)
+        self._tallies.append(tally)
+        return tally
+
+    def flush(self) -> None:
+        for tally in self._tallies:
+            tally.flush()
+
+    def describe(self) -> Iterable[Metric]:
+        return ()
+
+    def collect(self) -> Iterable[Metric]:
+        self.flush()
+        return ()
 
 
 class ApiMetrics:
     """Requests by route and status, latency by route, accepts and refusals."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.deferred = Deferred(registry)  # before the metrics it feeds: collected first
         self.requests = Counter(
             "gatewayd_http_requests",
             "HTTP requests answered, by route template, method and status code.",
@@ -89,26 +173,30 @@ class ApiMetrics:
             registry=registry,
         )
 
-        self._accepted: dict[str, tuple[Any, Any]] = {}
+        self._accepted: dict[str, tuple[Tally, Tally]] = {}
 
     def count_accept(self, operator: str, units: int) -> None:
-        """One accepted message and its units (label children cached: operators are few)."""
-        children = self._accepted.get(operator)
-        if children is None:
-            children = (self.accepted.labels(operator), self.accepted_units.labels(operator))
-            self._accepted[operator] = children
-        children[0].inc()
-        children[1].inc(units)
+        """One accepted message and its units (tallies per operator: operators are few)."""
+        tallies = self._accepted.get(operator)
+        if tallies is None:
+            tallies = (
+                self.deferred.counter(self.accepted.labels(operator)),
+                self.deferred.counter(self.accepted_units.labels(operator)),
+            )
+            self._accepted[operator] = tallies
+        tallies[0].pending += 1
+        tallies[1].pending += units
 
     def middleware(self, max_body: int | None = None) -> Middleware:
         """Counts every answer (errors included) under its route template. With `max_body`
         it also turns failures into JSON answers (`errors.answer`, the error middleware's
         work) inside the same middleware, one layer instead of two."""
 
-        # Label lookups cost more than the increments; the children are cached per label set
-        # (route templates, methods and status codes are few).
-        counters: dict[tuple[str, str, int], Any] = {}
-        timers: dict[str, Any] = {}
+        # Tallies per label set (route templates, methods and status codes are few).
+        counters: dict[tuple[str, str, int], Tally] = {}
+        routes: dict[Any, str] = {}  # the app's routes → their templates (not error routes)
+        timers: dict[str, HistogramTally] = {}
+        deferred = self.deferred
 
         @web.middleware
         async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -117,16 +205,22 @@ class ApiMetrics:
                 response = await handler(request)
             else:
                 response = await answer(request, handler, max_body)
-            route = _route_of(request)
+            match = request.match_info
+            route = routes.get(match.route)
+            if route is None:
+                route = _route_of(request)
+                if match.http_exception is None:  # a route of the app: few, and kept
+                    routes[match.route] = route
             method = request.method if request.method in _METHODS else "OTHER"
             key = (route, method, response.status)
             counter = counters.get(key)
             if counter is None:
-                counter = counters[key] = self.requests.labels(route, key[1], str(key[2]))
-            counter.inc()
+                child = self.requests.labels(route, key[1], str(key[2]))
+                counter = counters[key] = deferred.counter(child)
+            counter.pending += 1
             timer = timers.get(route)
             if timer is None:
-                timer = timers[route] = self.latency.labels(route)
+                timer = timers[route] = deferred.histogram(self.latency.labels(route))
             timer.observe(time.perf_counter() - started)
             return response
 
