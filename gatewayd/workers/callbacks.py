@@ -542,8 +542,9 @@ class CallbackSender:
     ) -> _Attempt:
         """The same POST on the keep-alive client, its errors told the same way."""
         try:
-            async with asyncio.timeout(self._timeout):
-                status = await poster.post(target, list(headers.items()), body, url)
+            status = await poster.post(
+                target, list(headers.items()), body, url, budget=self._timeout
+            )
         except TimeoutError:
             return _Attempt(ok=False, error=f"timed out after {self._timeout:g} s")
         except TargetRefused as exc:

@@ -22,7 +22,9 @@ fresh connection (delivery is at least once anyway, and the callback id tells a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections import deque
 from collections.abc import Sequence
 
 from aiohttp.abc import AbstractResolver
@@ -87,15 +89,26 @@ class _Connection(asyncio.Protocol):
     def answered_anything(self) -> bool:
         return self._got_bytes
 
-    async def exchange(self, request: bytes) -> int:
-        """Write `request`, return the answer's status once its body has ended."""
+    async def exchange(self, request: bytes, deadline: float | None = None) -> int:
+        """Write `request`, return the answer's status once its body has ended; TimeoutError
+        (the connection closed) when it has not by `deadline` (loop time)."""
         assert self.transport is not None
-        self._answer = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[int] = loop.create_future()
+        self._answer = answer
         self._buffer.clear()
         self._status, self._head_done, self._remaining = 0, False, -1
         self._keep_alive, self._got_bytes, self.reusable = True, False, False
+        timer = loop.call_at(deadline, self._expire) if deadline is not None else None
         self.transport.write(request)
-        return await self._answer
+        try:
+            return await answer
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self) -> None:
+        self._fail(TimeoutError("no answer in time"))
 
     def close(self) -> None:
         self._close()
@@ -209,6 +222,58 @@ def request_target(url: str) -> str:
     return "/" + path if path[0] == "?" else path
 
 
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError("no connection slot in time"))
+
+
+class _Slots:
+    """At most `limit` requests at once to one `host:port`, waiters served in turn. Taking a
+    free slot is a plain call: an `asyncio.Semaphore` costs a coroutine and its context
+    manager per request even when nobody waits."""
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def take(self) -> bool:
+        """A slot now, if one is free and nobody queued before."""
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def wait(self, deadline: float | None) -> None:
+        """A slot, once a request ends and hands it over; TimeoutError at `deadline`."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self.waiters.append(waiter)
+        timer = loop.call_at(deadline, _expire, waiter) if deadline is not None else None
+        try:
+            await waiter
+        except BaseException:  # cancelled or timed out while queued
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.give()  # it had been handed to us: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def give(self) -> None:
+        """A request ended: its slot goes to the first waiter still waiting, else back."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class KeepAlivePoster:
     """Pooled keep-alive connections per `host:port`; `post` answers the status code."""
 
@@ -217,7 +282,7 @@ class KeepAlivePoster:
         self._limit = limit_per_host
         self._user_agent = user_agent
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
-        self._slots: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._slots: dict[tuple[str, int], _Slots] = {}
         self._heads: dict[tuple[str, int], bytes] = {}  # host:port → its fixed headers
 
     @staticmethod
@@ -233,35 +298,57 @@ class KeepAlivePoster:
         headers: Sequence[tuple[str, str]],
         body: bytes,
         url: str | None = None,
+        *,
+        budget: float | None = None,
     ) -> int:
         """POST `body` with `headers` to `url` (the target's own URL by default; another URL
         must have the target's scheme, host and port); the answer's status. Network trouble
-        and unreadable answers raise OSError (TargetRefused from the resolver among them)."""
+        and unreadable answers raise OSError (TargetRefused from the resolver among them);
+        with a `budget`, a POST not answered within that many seconds in all (waiting for a
+        connection, connecting, the exchange) raises TimeoutError.
+
+        Waiting for a slot and the exchange each arm one timer for the deadline on their own
+        future instead of an `asyncio.timeout` around it all (a Timeout object, the task's
+        cancel bookkeeping); only connecting, which is rare, takes one."""
         key = (target.host, target.port)
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._slots[key] = asyncio.Semaphore(self._limit)
+        slots = self._slots.get(key)
+        if slots is None:
+            slots = self._slots[key] = _Slots(self._limit)
         request = self._request(target, target.url if url is None else url, headers, body)
-        async with slot:
+        deadline = None if budget is None else asyncio.get_running_loop().time() + budget
+        if not slots.take():
+            await slots.wait(deadline)
+        try:
             conn = self._pooled(key)
             if conn is not None:
-                status = await self._exchange(conn, key, request, retry_on_silence=True)
+                status = await self._exchange(conn, key, request, deadline, retry_on_silence=True)
                 if status is not None:
                     return status
-            conn = await self._connect(target)
-            status = await self._exchange(conn, key, request, retry_on_silence=False)
+            async with asyncio.timeout_at(deadline):
+                conn = await self._connect(target)
+            status = await self._exchange(conn, key, request, deadline, retry_on_silence=False)
             assert status is not None
             return status
+        finally:
+            slots.give()
 
     async def _exchange(
-        self, conn: _Connection, key: tuple[str, int], request: bytes, *, retry_on_silence: bool
+        self,
+        conn: _Connection,
+        key: tuple[str, int],
+        request: bytes,
+        deadline: float | None,
+        *,
+        retry_on_silence: bool,
     ) -> int | None:
         """The status, the connection back in the pool when it may be reused; None when a
         pooled connection died without answering (the caller tries a fresh one)."""
         done = False
         try:
-            status = await conn.exchange(request)
+            status = await conn.exchange(request, deadline)
             done = True
+        except TimeoutError:
+            raise
         except OSError:
             if retry_on_silence and not conn.answered_anything:
                 return None

@@ -124,3 +124,99 @@ async def test_a_refused_connection_is_an_oserror_naming_the_target() -> None:
         assert f"127.0.0.1:{port}" in str(exc)
     else:
         raise AssertionError("no error")
+
+
+@asynccontextmanager
+async def gated_server(
+    gate: asyncio.Event, arrived: asyncio.Event | None = None
+) -> AsyncIterator[tuple[int, list[int]]]:
+    """Answers each request 200 once `gate` is set (never, if it stays clear); sets `arrived`
+    when a request has been read."""
+    connections: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                if arrived is not None:
+                    arrived.set()
+                await gate.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], connections
+    finally:
+        server.close()
+
+
+async def test_a_budget_bounds_a_post_left_unanswered() -> None:
+    gate = asyncio.Event()
+    async with gated_server(gate) as (port, connections):
+        client = poster()
+        target = LOOPBACK.check_url(f"http://127.0.0.1:{port}/")
+        gate.set()
+        assert await client.post(target, [], b"a", budget=5.0) == 200
+        gate.clear()  # the pooled connection now gets no answer: not retried elsewhere
+        started = asyncio.get_running_loop().time()
+        try:
+            await client.post(target, [], b"b", budget=0.2)
+        except TimeoutError:
+            pass
+        else:
+            raise AssertionError("no timeout")
+        assert 0.2 <= asyncio.get_running_loop().time() - started < 2.0
+        assert len(connections) == 1
+        gate.set()
+        assert await client.post(target, [], b"c", budget=5.0) == 200  # on a fresh connection
+        client.close()
+    assert len(connections) == 2
+
+
+async def test_posts_beyond_the_limit_wait_for_a_slot_and_a_cancelled_waiter_leaves_it() -> None:
+    gate, arrived = asyncio.Event(), asyncio.Event()
+    async with gated_server(gate, arrived) as (port, connections):
+        client = KeepAlivePoster(aiohttp.ThreadedResolver(), 1, "gatewayd/test")
+        target = LOOPBACK.check_url(f"http://127.0.0.1:{port}/")
+        first = asyncio.create_task(client.post(target, [], b"1"))
+        cancelled = asyncio.create_task(client.post(target, [], b"2"))
+        rest = [asyncio.create_task(client.post(target, [], b"3")) for _ in range(3)]
+        await arrived.wait()  # the first holds the only slot, the others are queued
+        cancelled.cancel()
+        gate.set()
+        assert await first == 200
+        assert [await task for task in rest] == [200, 200, 200]
+        assert cancelled.cancelled()
+        client.close()
+    assert len(connections) == 1  # one slot: one connection, reused in turn
+
+
+async def test_a_budget_also_bounds_the_wait_for_a_slot() -> None:
+    gate, arrived = asyncio.Event(), asyncio.Event()
+    async with gated_server(gate, arrived) as (port, connections):
+        client = KeepAlivePoster(aiohttp.ThreadedResolver(), 1, "gatewayd/test")
+        target = LOOPBACK.check_url(f"http://127.0.0.1:{port}/")
+        first = asyncio.create_task(client.post(target, [], b"1"))
+        await arrived.wait()  # the first holds the only slot
+        try:
+            await client.post(target, [], b"2", budget=0.2)  # queued behind the first
+        except TimeoutError:
+            pass
+        else:
+            raise AssertionError("no timeout")
+        gate.set()
+        assert await first == 200
+        assert await client.post(target, [], b"3", budget=5.0) == 200  # the slot came back
+        client.close()
+    assert len(connections) == 1
