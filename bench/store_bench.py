@@ -12,6 +12,16 @@ Lanes default to the store's own defaults (see `gatewayd.store.open_store`).
 
 The last line is one JSON object: sqlite_accepts_per_s, sqlite_p99_ms, postgres_accepts_per_s,
 postgres_p99_ms (postgres_* are null when the server is not reachable), and more.
+
+`--lifecycle` measures a message's whole life instead: `--count` single-part messages with a
+`callback_url` accepted, claimed (100 at a time), their submits recorded, DELIVERED receipts
+recorded, their callback jobs claimed (32 at a time) and finished, each step through the store
+as the daemon calls it (submits, receipts and finished callbacks in batches of `--batch`,
+`--concurrency` batches in flight). Per step: CPU µs per message of the process and of the
+SQLite writer thread alone, and (a second, traced pass) statements and rows changed per message.
+
+    .venv/bin/python bench/store_bench.py --lifecycle [--count 5000] [--batch 16]
+        [--concurrency 4] [--repeat 3] [--backend sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -24,15 +34,22 @@ import platform
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from gatewayd.service.model import CampaignType, LedgerKind, NewMessage, SenderType
+from gatewayd.service.model import (
+    CampaignType,
+    LedgerKind,
+    MessageStatus,
+    NewMessage,
+    SenderType,
+)
 from gatewayd.store import SqlStore, open_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -179,14 +196,201 @@ async def pg_version(dsn: str) -> str | None:
         await conn.close()
 
 
+# -- a message's whole life ----------------------------------------------------------------
+
+STEPS = ("accept", "claim", "submits", "receipts", "claim_callbacks", "callbacks_done")
+
+
+class Meter:
+    """CPU of the process and of the SQLite writer thread, statements and rows changed."""
+
+    def __init__(self, store: SqlStore, trace: bool) -> None:
+        self.store = store
+        self.statements = 0
+        self._conn: Any = getattr(store.writer._runner, "_conn", None)
+        self._tid = next(
+            (t.native_id for t in threading.enumerate() if "sqlite-writer" in t.name), None
+        )
+        if trace and self._conn is not None:
+            self._conn.set_trace_callback(self._count)
+
+    def _count(self, _sql: str) -> None:
+        self.statements += 1
+
+    def writer_cpu(self) -> float:
+        if self._tid is None:
+            return 0.0
+        with open(f"/proc/self/task/{self._tid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def writes(self) -> tuple[int, int]:
+        """Write system calls and bytes written by the writer thread (WAL frames, mostly)."""
+        if self._tid is None:
+            return 0, 0
+        with open(f"/proc/self/task/{self._tid}/io") as io:
+            fields = dict(line.split(": ") for line in io.read().splitlines())
+        return int(fields["syscw"]), int(fields["wchar"])
+
+    def changes(self) -> int:
+        return int(self._conn.total_changes) if self._conn is not None else 0
+
+    def snapshot(self) -> tuple[float, ...]:
+        return (
+            time.process_time(), self.writer_cpu(), self.statements, self.changes(),
+            *self.writes(),
+        )  # fmt: skip
+
+
+async def in_batches(
+    items: Sequence[Any], batch: int, concurrency: int, write: Callable[[list[Any]], Awaitable[Any]]
+) -> None:
+    """`write` over `items` in batches, `concurrency` batches in flight."""
+    chunks = [list(items[i : i + batch]) for i in range(0, len(items), batch)]
+    chunks.reverse()
+
+    async def worker() -> None:
+        while chunks:
+            outcomes = await write(chunks.pop())
+            bad = [o for o in outcomes if isinstance(o, Exception)]
+            assert not bad, bad[:3]
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def life(
+    store: SqlStore, count: int, batch: int, concurrency: int, trace: bool
+) -> dict[str, Any]:
+    """One pass of `count` messages through every step; per step its measurements."""
+    meter = Meter(store, trace)
+    now = datetime.now(UTC)
+    todo = [message(n, now + timedelta(microseconds=n)) for n in range(count)]
+    out: dict[str, Any] = {}
+
+    async def step(name: str, run: Callable[[], Awaitable[Any]]) -> Any:
+        before = meter.snapshot()
+        result = await run()
+        after = meter.snapshot()
+        cpu, writer, statements, changes, syscw, wchar = (
+            b - a for a, b in zip(before, after, strict=True)
+        )
+        out[name] = {
+            "cpu_us": round(cpu * 1e6 / count, 1),
+            "writer_us": round(writer * 1e6 / count, 1),
+            "writes": round(syscw / count, 2),
+            "kb": round(wchar / count / 1024, 2),
+        }
+        if trace:
+            out[name] |= {
+                "statements": round(statements / count, 3),
+                "rows": round(changes / count, 3),
+            }
+        return result
+
+    async def accept() -> None:
+        pending = list(reversed(todo))
+
+        async def producer() -> None:
+            while pending:
+                await store.accept(pending.pop())
+
+        await asyncio.gather(*(producer() for _ in range(64)))
+
+    async def claim() -> list[Any]:
+        claimed: list[Any] = []
+        while True:
+            got = await store.claim_queued("safaricom", 100, datetime.now(UTC), "smsc1")
+            if not got:
+                return claimed
+            claimed.extend(got)
+
+    await step("accept", accept)
+    claimed = await step("claim", claim)
+    assert len(claimed) == count, len(claimed)
+    ids = {m.id: f"{n:08x}" for n, m in enumerate(claimed)}
+    at = datetime.now(UTC)
+    submits = [(mid, 1, "smsc1", smsc_id, at) for mid, smsc_id in ids.items()]
+    await step("submits", lambda: in_batches(submits, batch, concurrency, store.record_submits))
+    receipts = [
+        ("smsc1", smsc_id, MessageStatus.DELIVERED, "Delivered to handset", at)
+        for smsc_id in ids.values()
+    ]
+    await step("receipts", lambda: in_batches(receipts, batch, concurrency, store.record_receipts))
+
+    async def claim_callbacks() -> list[Any]:
+        jobs: list[Any] = []
+        while True:
+            got = await store.claim_callbacks(datetime.now(UTC), 32, timedelta(seconds=60))
+            if not got:
+                return jobs
+            jobs.extend(got)
+
+    jobs = await step("claim_callbacks", claim_callbacks)
+    assert len(jobs) == count, len(jobs)
+    done = [(job.id, datetime.now(UTC)) for job in jobs]
+    await step("callbacks_done", lambda: in_batches(done, batch, concurrency, store.callbacks_done))
+    sample = await store.get_message(claimed[0].id)
+    assert sample.status is MessageStatus.DELIVERED, sample
+    assert [e.status for e in sample.timeline] == [
+        MessageStatus.INITIATED,
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+    ], sample.timeline
+    assert await store.callback_backlog() == 0
+    assert await store.balance("snd") == await store.ledger_sum("snd")
+    out["all"] = {
+        key: round(sum(out[s][key] for s in STEPS), 1 if key.endswith("_us") else 3)
+        for key in out["accept"]
+    }
+    return out
+
+
+async def lifecycle_main(args: argparse.Namespace) -> None:
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    opener = sqlite_opener(1) if args.backend == "sqlite" else pg_opener(args.pg, 1)
+    runs: list[dict[str, Any]] = []
+    for n in range(args.repeat + 1):  # one more: traced, for the counts (its CPU is not kept)
+        trace = n == args.repeat
+        store, cleanup = await opener()
+        try:
+            await seed(store, 10 * args.count + 1000)
+            await life(store, min(1000, args.count), args.batch, args.concurrency, False)
+            result = await life(store, args.count, args.batch, args.concurrency, trace)
+        finally:
+            await store.close()
+            await cleanup()
+        if trace:
+            counts = result
+        else:
+            runs.append(result)
+        print(f"{'traced' if trace else f'run {n + 1}'}: {json.dumps(result)}", flush=True)
+    summary: dict[str, Any] = {"backend": args.backend}
+    sqlite = args.backend == "sqlite"  # the writer thread's figures are SQLite's alone
+    for name in (*STEPS, "all"):
+        for key in ("cpu_us", "writer_us", "writes", "kb") if sqlite else ("cpu_us",):
+            summary[f"{name}_{key}"] = statistics.median(r[name][key] for r in runs)
+        for key in ("statements", "rows") if sqlite else ():
+            summary[f"{name}_{key}"] = counts[name][key]
+    summary["load_average_1m"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(summary))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lifecycle", action="store_true")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--producers", type=int, default=64)
     parser.add_argument("--pg", default=DEFAULT_PG)
     parser.add_argument("--sqlite-lanes", type=int, default=None)
     parser.add_argument("--pg-lanes", type=int, default=None)
     args = parser.parse_args()
+    if args.lifecycle:
+        await lifecycle_main(args)
+        return
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}"
         f", {args.producers} producers, {args.count} accepts per backend",

@@ -58,6 +58,15 @@ _BY_RECEIPTS = (
     " WHERE r.smsc = $1 AND r.smsc_message_id "
 )
 _ORDER = " ORDER BY m.seq, p.idx"
+# The rows above are read by position (a name lookup in a SQLite row compares the name with
+# each column's in turn): the message's columns first, then the part's at `_P`, then (by
+# receipt map entry) created_at and the entry's id, part and expiry at `_R`.
+_STATE_KEYS = (
+    "seq", "id", "account_id", "sender_id", "contact", "operator", "units", "parts", "status",
+    "dispatch", "callback_url", "callback_on_sent", "refunded_units",
+)  # fmt: skip
+_P = len(_STATE_KEYS)
+_R = _P + 6
 _LOCK = " FOR UPDATE OF m"  # PostgreSQL: the message rows are this transaction's until it ends
 
 
@@ -65,12 +74,12 @@ class _Part:
     __slots__ = ("error", "idx", "smsc", "smsc_message_id", "status", "total")
 
     def __init__(self, r: Row) -> None:
-        self.idx = int(r["p_idx"])
-        self.total = int(r["p_total"])
-        self.status = rows.PART_STATUS[r["p_status"]]
-        self.smsc: str | None = r["p_smsc"]
-        self.smsc_message_id: str | None = r["p_smsc_message_id"]
-        self.error: str | None = r["p_error"]
+        self.idx = int(r[_P])
+        self.total = int(r[_P + 1])
+        self.status = rows.PART_STATUS[r[_P + 2]]
+        self.smsc: str | None = r[_P + 3]
+        self.smsc_message_id: str | None = r[_P + 4]
+        self.error: str | None = r[_P + 5]
 
 
 class _Loaded:
@@ -79,8 +88,8 @@ class _Loaded:
     __slots__ = ("parts", "row", "seq")
 
     def __init__(self, found: Sequence[Row]) -> None:
-        first: Any = found[0]
-        self.row: dict[str, Any] = dict(zip(first.keys(), first, strict=True))
+        first: Any = found[0]  # its message columns come first (`_STATE_KEYS`)
+        self.row: dict[str, Any] = dict(zip(_STATE_KEYS, first, strict=False))
         self.seq = int(self.row["seq"])
         self.parts = {p.idx: p for p in map(_Part, found)}
 
@@ -191,12 +200,12 @@ _UPSERT_MAP: _Write = (  # WHERE true: SQLite's parser needs it before ON CONFLI
     " part = excluded.part, expires_at = excluded.expires_at",
 )
 _INSERT_CALLBACKS: _Write = (
-    "message_id, account_id, url, contact, operator, status, description, at",
-    ("text", "text", "text", "text", "text", "text", "text", "timestamptz"),
-    "INSERT INTO callback_outbox (message_id, account_id, url, contact, operator, status,"
-    " description, event_at, state, attempts, next_attempt_at, created_at)"
-    " SELECT message_id, account_id, url, contact, operator, status, description, at,"
-    " 'pending', 0, at, at FROM {t}",
+    "message_seq, message_id, account_id, url, contact, operator, status, description, at",
+    ("int8", "text", "text", "text", "text", "text", "text", "text", "timestamptz"),
+    "INSERT INTO callback_outbox (message_seq, message_id, account_id, url, contact, operator,"
+    " status, description, event_at, state, attempts, next_attempt_at, created_at)"
+    " SELECT message_seq, message_id, account_id, url, contact, operator, status, description,"
+    " at, 'pending', 0, at, at FROM {t}",
 )
 _INSERT_PARKED: _Write = (
     "smsc, smsc_message_id, status, description, received_at, expires_at",
@@ -211,7 +220,7 @@ def _group(found: Iterable[Row]) -> dict[int, _Loaded]:
     """Rows ordered by message (`_ORDER`) to each message's `_Loaded`, by seq."""
     by_seq: dict[int, list[Row]] = {}
     for r in found:
-        by_seq.setdefault(int(r["seq"]), []).append(r)
+        by_seq.setdefault(int(r[0]), []).append(r)
     return {seq: _Loaded(group) for seq, group in by_seq.items()}
 
 
@@ -429,9 +438,7 @@ async def record_receipts(
             f"{_BY_RECEIPTS}{tx.any(2)}{_ORDER}{lock}", smsc, tx.array(_distinct(ids))
         )
         for r in found:
-            mapped[(smsc, r["r_id"])] = (
-                int(r["seq"]), int(r["r_part"]), r["r_expires_at"], r["created_at"]
-            )  # fmt: skip
+            mapped[(smsc, r[_R + 1])] = (int(r[0]), int(r[_R + 2]), r[_R + 3], r[_R])
         loaded.update(_group(found))
     w = _Writes()
     outcomes: list[ReceiptResult | Exception] = []
@@ -582,6 +589,6 @@ async def _move(
     url = row["callback_url"]
     if rules.wants_callback(status, url, bool(row["callback_on_sent"])):
         w.callbacks.append((
-            message_id, row["account_id"], url, row["contact"], row["operator"], status.value,
-            description, at,
+            m.seq, message_id, row["account_id"], url, row["contact"], row["operator"],
+            status.value, description, at,
         ))  # fmt: skip

@@ -297,12 +297,12 @@ async def claim_queued(
         f" ORDER BY priority DESC, created_at, id LIMIT $3{skip}",
         operator, tx.time(now), limit,
     )  # fmt: skip
-    seqs = [int(r["seq"]) for r in found]
+    seqs = [int(r[0]) for r in found]
     if not seqs:
         return []
     claimed = await tx.fetch(  # the rows as updated: no second read of the messages
         "UPDATE messages SET dispatch = 'submitting', smsc = $2, attempts = attempts + 1,"
-        f" updated_at = $3 WHERE seq {tx.any(1)} RETURNING *",
+        f" updated_at = $3 WHERE seq {tx.any(1)} RETURNING {_CLAIMED}",
         tx.array(seqs), smsc, tx.time(now),
     )  # fmt: skip
     await tx.execute(
@@ -310,19 +310,50 @@ async def claim_queued(
         " AND status = 'pending'",
         tx.array(seqs),
     )
-    return await _with_parts(tx, seqs, {int(r["seq"]): r for r in claimed})
+    return await _with_parts(tx, seqs, {int(r[0]): r for r in claimed})
+
+
+# The columns a claim returns, read by position (`_claimed`): a name lookup in a SQLite row
+# compares the name with each column's in turn, about 0.25 µs a column.
+_CLAIMED = (
+    "seq, id, account_id, sender_id, sender_name, contact, operator, text, units, parts,"
+    " encoding, priority, status, description, dispatch, callback_url, client_ref,"
+    " created_at, updated_at, attempts, in_doubt, smsc, scheduled_at, refunded_units,"
+    " callback_on_sent"
+)
+_PARTS = "message_seq, idx, total, status, smsc, smsc_message_id, error"
+
+
+def _claimed(tx: Tx, r: Row, parts: tuple[MessagePart, ...]) -> Message:
+    """A `Message` (no timeline) of a row of `_CLAIMED` columns."""
+    scheduled = r[22]
+    return Message(
+        id=r[1], account_id=r[2], sender_id=r[3], sender_name=r[4], contact=r[5],
+        operator=r[6], text=r[7], units=int(r[8]), parts=int(r[9]), encoding=r[10],
+        priority=int(r[11]), status=rows.MESSAGE_STATUS[r[12]], description=r[13],
+        dispatch=rows.DISPATCH_STATE[r[14]], callback_url=r[15], client_ref=r[16],
+        created_at=tx.datetime(r[17]), updated_at=tx.datetime(r[18]), attempts=int(r[19]),
+        in_doubt=int(r[20]), smsc=r[21], part_list=parts,
+        scheduled_at=None if scheduled is None else tx.datetime(scheduled),
+        refunded_units=int(r[23]), callback_on_sent=bool(r[24]),
+    )  # fmt: skip
 
 
 async def _with_parts(tx: Tx, seqs: list[int], found: dict[int, Row]) -> list[Message]:
     """The messages of rows `found` with their parts (no timeline), in the order of `seqs`."""
     parts: dict[int, list[MessagePart]] = {}
     for r in await tx.fetch(
-        f"SELECT * FROM message_parts WHERE message_seq {tx.any(1)} ORDER BY message_seq, idx",
+        f"SELECT {_PARTS} FROM message_parts WHERE message_seq {tx.any(1)}"
+        " ORDER BY message_seq, idx",
         tx.array(seqs),
     ):
-        seq = int(r["message_seq"])
-        parts.setdefault(seq, []).append(rows.part(found[seq]["id"], r))
-    return [rows.message(tx, found[s], (), tuple(parts.get(s, ()))) for s in seqs]
+        seq = int(r[0])
+        parts.setdefault(seq, []).append(
+            MessagePart(
+                found[seq][1], int(r[1]), int(r[2]), rows.PART_STATUS[r[3]], r[4], r[5], r[6]
+            )
+        )
+    return [_claimed(tx, found[s], tuple(parts.get(s, ()))) for s in seqs]
 
 
 async def queue_depth(tx: Tx, operator: str | None) -> int:

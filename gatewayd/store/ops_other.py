@@ -18,7 +18,7 @@ from gatewayd.service.model import (
 )
 from gatewayd.service.ports import AlreadyExists, NotFound
 from gatewayd.store import ops_ledger, rows
-from gatewayd.store.tx import Tx
+from gatewayd.store.tx import Row, Tx
 
 # -- packages and top-ups ------------------------------------------------------------------
 
@@ -203,16 +203,34 @@ async def claim_callbacks(
         f" ORDER BY next_attempt_at, id LIMIT $2{skip}",
         tx.time(now), limit,
     )  # fmt: skip
-    ids = [int(r["id"]) for r in found]
+    ids = [int(r[0]) for r in found]
     if not ids:
         return []
     claimed = await tx.fetch(  # the rows as updated: no second read
         "UPDATE callback_outbox SET attempts = attempts + 1, next_attempt_at = $2"
-        f" WHERE id {tx.any(1)} RETURNING *",
+        f" WHERE id {tx.any(1)} RETURNING {_CLAIMED}",
         tx.array(ids), tx.time(now + lease),
     )  # fmt: skip
-    jobs = {int(r["id"]): rows.callback(tx, r) for r in claimed}
+    jobs = {int(r[0]): _claimed(tx, r) for r in claimed}
     return [jobs[i] for i in ids]
+
+
+# The columns a claim returns, read by position (`_claimed`; a name lookup in a SQLite row
+# compares the name with each column's in turn).
+_CLAIMED = (
+    "id, message_id, account_id, url, contact, operator, status, description, event_at,"
+    " attempts, next_attempt_at, created_at, last_error, state, finished_at"
+)
+
+
+def _claimed(tx: Tx, r: Row) -> CallbackJob:
+    return CallbackJob(
+        id=int(r[0]), message_id=r[1], account_id=r[2], url=r[3], contact=r[4],
+        operator=r[5], status=rows.MESSAGE_STATUS[r[6]], description=r[7],
+        event_at=tx.datetime(r[8]), state=rows.CALLBACK_STATE[r[13]], attempts=int(r[9]),
+        next_attempt_at=tx.datetime(r[10]), created_at=tx.datetime(r[11]), last_error=r[12],
+        finished_at=None if r[14] is None else tx.datetime(r[14]),
+    )  # fmt: skip
 
 
 async def finish_callback(
@@ -257,8 +275,10 @@ async def reschedule_callback(
 
 
 async def list_callbacks(tx: Tx, message_id: str) -> list[CallbackJob]:
-    found = await tx.fetch(
-        "SELECT * FROM callback_outbox WHERE message_id = $1 ORDER BY id", message_id
+    found = await tx.fetch(  # by the message's key: the outbox has no index by message id
+        "SELECT * FROM callback_outbox WHERE message_seq ="
+        " (SELECT seq FROM messages WHERE id = $1) ORDER BY id",
+        message_id,
     )
     return [rows.callback(tx, r) for r in found]
 

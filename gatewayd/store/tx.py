@@ -25,9 +25,9 @@ T = TypeVar("T")
 
 
 class Row(Protocol):
-    """A result row, by column name (both sqlite3.Row and asyncpg.Record)."""
+    """A result row, by column name or position (both sqlite3.Row and asyncpg.Record)."""
 
-    def __getitem__(self, key: str, /) -> Any: ...
+    def __getitem__(self, key: str | int, /) -> Any: ...
 
 
 class Tx(Protocol):
@@ -78,8 +78,9 @@ class Tx(Protocol):
         a SELECT giving one row per item with its values in order (name the columns with
         `WITH v(a, b, …) AS (…)`), and the arguments to bind. `types` are the columns'
         PostgreSQL types (int8, int4, text, timestamptz); values are as `time` gives them.
-        The statement's text is the same whatever the number of rows: SQLite reads them from
-        one JSON array (`json_each`), PostgreSQL from one array per column (`unnest`)."""
+        PostgreSQL reads them from one array per column (`unnest`), so the statement's text is
+        the same whatever the number of rows; SQLite binds them in a VALUES list padded to a
+        power of two rows (a few texts per statement, each prepared once)."""
         ...
 
 

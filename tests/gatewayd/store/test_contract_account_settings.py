@@ -151,7 +151,7 @@ async def test_migration_3_adds_the_setting_to_a_version_2_database(
             await old.close()
     store = await _reopened(sql_url)
     try:
-        assert await store.migrate() == 1
+        assert await store.migrate() == len(migrations.MIGRATIONS) - 2  # 3 and later ones
         assert (await store.get_account("acc-old")).callback_on_sent is False
         await store.set_account_callback_on_sent("acc-old", True)
     finally:
