@@ -5,98 +5,22 @@ serves all of it.
 
 What every request bumps (requests by route and status, latency by route, accepts and units)
 is kept as plain numbers and added to the prometheus_client metrics when the registry is read
-(`Deferred`): a Counter increment takes a lock and a Histogram observation walks its buckets,
-~3 µs per request in all, where a plain addition costs a tenth of that. The metrics, their
-names, labels and values on /metrics are the same.
+(`gatewayd.metrics.Deferred`): a Counter increment takes a lock and a Histogram observation
+walks its buckets, ~3 µs per request in all, where a plain addition costs a tenth of that.
+The metrics, their names, labels and values on /metrics are the same.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
-from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.metrics_core import Metric
 
+from gatewayd.metrics import Deferred, HistogramTally, Tally
 from http_api.errors import answer
-
-
-class Tally:
-    """Increments of one counter child not yet added to it."""
-
-    __slots__ = ("child", "pending")
-
-    def __init__(self, child: Any) -> None:
-        self.child = child
-        self.pending = 0.0
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, 0.0
-        if pending:
-            self.child.inc(pending)
-
-
-class HistogramTally:
-    """Observations of one histogram child not yet added to it: a count per bucket (the
-    first whose upper bound is at least the value, as `Histogram.observe` picks it) and a sum."""
-
-    __slots__ = ("bounds", "child", "counts", "total")
-
-    def __init__(self, child: Any) -> None:
-        self.child = child
-        self.bounds: list[float] = list(child._upper_bounds)  # ends with +Inf
-        self.counts = [0] * len(self.bounds)
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
-
-    def flush(self) -> None:
-        counts, self.counts = self.counts, [0] * len(self.bounds)
-        total, self.total = self.total, 0.0
-        if not any(counts):
-            return
-        self.child._sum.inc(total)
-        for bucket, count in zip(self.child._buckets, counts, strict=True):
-            if count:
-                bucket.inc(count)
-
-
-class Deferred:
-    """A collector that yields nothing: reading the registry runs its `collect`, which adds
-    the pending tallies to their metrics first. It must be registered before them (the
-    registry collects in the order of registration), and a restricted registry, which skips
-    collectors without names, would not see pending counts (the daemon serves the whole)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self._tallies: list[Tally | HistogramTally] = []
-        registry.register(self)
-
-    def counter(self, child: Any) -> Tally:
-        tally = Tally(child)
-        self._tallies.append(tally)
-        return tally
-
-    def histogram(self, child: Any) -> HistogramTally:
-        tally = HistogramTally(child)
-        self._tallies.append(tally)
-        return tally
-
-    def flush(self) -> None:
-        for tally in self._tallies:
-            tally.flush()
-
-    def describe(self) -> Iterable[Metric]:
-        return ()
-
-    def collect(self) -> Iterable[Metric]:
-        self.flush()
-        return ()
 
 
 class ApiMetrics:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from http_api.metrics import Deferred
+from gatewayd.metrics import Deferred
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 VALUES = (0.0, 0.0004, 0.001, 0.0010001, 0.0025, 0.07, 0.25, 2.5, 3.0, 60.0, 0.003)
