@@ -45,7 +45,6 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import aiohttp
 import orjson
@@ -53,7 +52,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from gatewayd import __version__
 from gatewayd.logs import debug_enabled, get_logger
-from gatewayd.metrics import DaemonMetrics
+from gatewayd.metrics import DaemonMetrics, Tally
 from gatewayd.service.callback_policy import MAX_URL_LENGTH, CallbackPolicy, CallbackTarget
 from gatewayd.service.errors import CallbackUrlRejected
 from gatewayd.service.model import CallbackJob
@@ -305,7 +304,7 @@ class CallbackSender:
             outbox.callbacks_done, "callbacks-done"
         )
         self._origins: dict[str, _Origin] = {}
-        self._outcome_children: dict[CallbackOutcome, Any] = {}
+        self._outcome_tallies: dict[CallbackOutcome, Tally] = {}
 
     # -- control ----------------------------------------------------------------------------
 
@@ -444,12 +443,11 @@ class CallbackSender:
             return
         self._counts[outcome] += 1
         if self._metrics is not None:
-            child = self._outcome_children.get(outcome)
-            if child is None:  # a label lookup costs more than the increment: keep the child
-                child = self._outcome_children[outcome] = self._metrics.callbacks.labels(
-                    outcome.value
-                )
-            child.inc()
+            tally = self._outcome_tallies.get(outcome)
+            if tally is None:  # a label lookup costs more than the increment: keep it
+                child = self._metrics.callbacks.labels(outcome.value)
+                tally = self._outcome_tallies[outcome] = self._metrics.deferred.counter(child)
+            tally.pending += 1
         if self._on_outcome is not None:
             self._on_outcome(job, outcome)
 

@@ -118,7 +118,10 @@ class Dispatcher:
         self._sender_type = sender_type
         self._tuning = tuning or DispatchTuning()
         self._rng = rng or random.Random()
-        self._submits = {o: metrics.submits.labels(profile.name, o.value) for o in SubmitOutcome}
+        self._submits = {  # per outcome, every one shown from the start
+            o: metrics.deferred.counter(metrics.submits.labels(profile.name, o.value))
+            for o in SubmitOutcome
+        }
         self._wake = asyncio.Event()
         self._running = True
         self._in_flight = 0  # parts of claimed messages not yet answered
@@ -313,7 +316,7 @@ class Dispatcher:
     ) -> None:
         """Record the answers from `parts[first]` on, in order, until one ends the message."""
         for part, result in zip(parts[first:], results[first:], strict=False):
-            self._submits[result.outcome].inc()
+            self._submits[result.outcome].pending += 1
             if not await self._record(message, part, result):
                 return
 
@@ -397,7 +400,7 @@ class Dispatcher:
             rest = functools.partial(self._record_all, message, parts, results, index)
             self._spawn(message, _nothing, rest)
             return
-        self._submits[SubmitOutcome.ACCEPTED].inc()
+        self._submits[SubmitOutcome.ACCEPTED].pending += 1
         item = self._accepted(message, part, result)
         written = self._answers.put_nowait(item)
         written.add_done_callback(

@@ -26,10 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from prometheus_client import Counter
-
 from gatewayd.logs import get_logger
-from gatewayd.metrics import DaemonMetrics
+from gatewayd.metrics import DaemonMetrics, Tally
 from gatewayd.service.model import (
     InboundMessage,
     MessageStatus,
@@ -150,8 +148,8 @@ class ReceiptHandler:
         self._clock = clock
         self._pending_mo: dict[tuple[str, str, int, int], list[InboundPart]] = {}
         self._owners = SenderOwners(store, source.operator)
-        self._counters: dict[tuple[str, str], Counter] = {}
-        self._lag = metrics.receipt_lag.labels(source.smsc)
+        self._counters: dict[tuple[str, str], Tally] = {}
+        self._lag = metrics.deferred.histogram(metrics.receipt_lag.labels(source.smsc))
 
     async def handle(self, pdu: DeliverPdu) -> None:
         """Store what the deliver_sm carries; returns only once it is durable."""
@@ -219,11 +217,11 @@ class ReceiptHandler:
 
     def _count(self, status: str, outcome: str) -> None:
         """receipts{smsc, status, outcome} + 1, the labelled child looked up once."""
-        child = self._counters.get((status, outcome))
-        if child is None:
+        tally = self._counters.get((status, outcome))
+        if tally is None:
             child = self._metrics.receipts.labels(self.source.smsc, status, outcome)
-            self._counters[(status, outcome)] = child
-        child.inc()
+            tally = self._counters[(status, outcome)] = self._metrics.deferred.counter(child)
+        tally.pending += 1
 
     def _observe_lag(self, result: ReceiptResult, now: datetime) -> None:
         if result.created_at is None or result.status not in (

@@ -126,7 +126,8 @@ async def test_not_sent_is_queued_again_then_sent() -> None:
     stored = await b.store.get_message(message.id)
     assert len(pool.requests) == 2
     assert stored.attempts == 2
-    assert b.metrics.submits.labels("safaricom-1", "not_sent")._value.get() == 1
+    submits = {"smsc": "safaricom-1", "outcome": "not_sent"}
+    assert b.metrics.registry.get_sample_value("gatewayd_smpp_submits_total", submits) == 1
 
 
 async def test_higher_priority_first_then_oldest() -> None:
