@@ -3,6 +3,7 @@ were; an accepted message is routed, billed and stored with its debit."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -198,12 +199,27 @@ async def test_a_remembered_callback_endpoint_still_checks_each_url(world: World
 
 
 async def test_message_ids_are_canonical_random_uuids(world: World) -> None:
-    ids = {new_message_id() for _ in range(200)}
-    assert len(ids) == 200
+    ids = {new_message_id() for _ in range(600)}  # past two reads of random bytes
+    assert len(ids) == 600
     for text in ids:
         parsed = uuid.UUID(text)
         assert str(parsed) == text
         assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+
+
+def test_a_forked_child_does_not_reuse_the_parents_random_bytes() -> None:
+    new_message_id()  # the parent holds unused random bytes now
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out without any cleanup
+        os.write(write_end, new_message_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 100).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert uuid.UUID(child_id).version == 4
+    assert child_id != new_message_id()
 
 
 async def test_bad_priority_is_a_programming_error(world: World) -> None:
