@@ -483,7 +483,7 @@ class CallbackSender:
         now = self._clock()
         if attempt.ok:
             self._breaker.success(host)
-            await self._delivered.put((job.id, now))
+            await self._delivered.put_nowait((job.id, now))  # put's future, no coroutine
             if debug_enabled(_LOGGER):  # one line per message: debug only, free when off
                 log.debug("callback_delivered", callback_id=job.id, message_id=job.message_id,
                           attempt=job.attempts)  # fmt: skip

@@ -173,13 +173,10 @@ class ReceiptHandler:
         else:
             await self._mo(pdu)
 
-    async def handle_receipt(self, receipt: Receipt, key: str | None = None) -> None:
-        """Store a receipt the pool already parsed (`key`: its id normalised, when known)."""
-        await self._receipt(receipt, key)
-
     # -- receipts ---------------------------------------------------------------------------
 
-    async def _receipt(self, receipt: Receipt, key: str | None) -> None:
+    async def handle_receipt(self, receipt: Receipt, key: str | None = None) -> None:
+        """Store a receipt the pool already parsed (`key`: its id normalised, when known)."""
         smsc = self.source.smsc
         status = _status_of(receipt)
         if status is None:
@@ -196,7 +193,8 @@ class ReceiptHandler:
                 self._count(status.value, "unreadable")
                 return
         now = self._clock()
-        result = await self._receipts.put((smsc, key, status, _description(receipt), now))
+        args = (smsc, key, status, _description(receipt), now)
+        result = await self._receipts.put_nowait(args)  # put's future, no coroutine
         self._count(status.value, result.outcome.value)
         if result.outcome is ReceiptOutcome.APPLIED and result.message_changed:
             self._observe_lag(result, now)
