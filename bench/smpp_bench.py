@@ -25,7 +25,18 @@ first half second and counted refused submits as sent.)
 
 The simulator always runs in its own process (`python -m smpp.sim`, HTTP control port for its
 records): sharing one event loop would halve the throughput figure and put the client's own
-stalls on the SMSC's clock. Both processes share the machine's cores.
+stalls on the SMSC's clock. Both processes share the machine's cores. For the contract runs
+the simulator runs under a real-time policy (`--realtime 10`, as root), so that its stamps are
+not delayed by anything on the machine, as a separate SMSC machine's would not be, and the
+bench itself at nice -10, ahead of other work on the shared machine (both skipped without
+root). At nice -10 alone the simulator still read a submit 5-11 ms late now and then under
+load 1.5-2.5, stamped bursts into one slot (up to 112 at 1,000 TPS) and throttled.
+
+During a contract run the bench keeps no result (it counts outcomes as they come, as a daemon
+hands each to its store) and the heap it built before the run is frozen (`gc.freeze`): a full
+collection over ten thousand kept futures and this script's imports stalled the loop 20-60 ms,
+holes in the pace that no pacer can make up under a sliding second. The pool's own garbage is
+collected as usual.
 
 The last line is one JSON object with every figure.
 """
@@ -280,13 +291,13 @@ async def throughput(binds: int, seconds: float) -> tuple[float, float]:
 async def contract(tps: int, seconds: float) -> dict[str, Any]:
     """Hold `tps` over 2 binds at 50 ms latency against an SMSC enforcing exactly `tps`."""
     sim = await Sim.start(
-        "--tps", str(tps), "--throttle", "sliding", "--latency", "0.05", "--nice", "-10"
+        "--tps", str(tps), "--throttle", "sliding", "--latency", "0.05", "--realtime", "10"
     )
     pool = await start_pool(sim, binds=2, window=100, tps=float(tps))
     loop = asyncio.get_running_loop()
     outcome = _Outcomes(loop)
     try:
-        with _heap_frozen():
+        with _heap_frozen(), _ahead_of_neighbours():
             end = loop.time() + seconds + 1.5
             while loop.time() < end:
                 await pool.wait_capacity()
@@ -332,6 +343,23 @@ class _Outcomes:
     async def all_done(self) -> None:
         if self.pending:
             await self._idle
+
+
+@contextlib.contextmanager
+def _ahead_of_neighbours() -> Iterator[None]:
+    """This process at nice -10 while it holds a contract (where it may: root), so that the
+    other work on a shared machine takes its turns after the pool's, not in the middle of
+    its pace; the pool is measured, not the neighbours. Skipped without root."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, -10)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
 @contextlib.contextmanager

@@ -159,3 +159,23 @@ def test_a_priority_the_process_may_not_take_is_skipped_with_a_warning(
     monkeypatch.setattr(cli.os, "nice", refuse)
     cli._renice(-10)
     assert "--nice -10 skipped: [Errno 1] Operation not permitted" in capsys.readouterr().err
+    monkeypatch.setattr(cli.os, "sched_setscheduler", lambda *_args: refuse(0))
+    cli._realtime(10)
+    assert "--realtime 10 skipped: [Errno 1] Operation not permitted" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a real-time policy needs root")
+async def test_realtime_runs_the_simulator_under_sched_fifo() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "smpp.sim", "--listen", "127.0.0.1:0", "--realtime", "10",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [await asyncio.wait_for(proc.stdout.readline(), 20) for _ in range(2)]
+        assert lines[-1].startswith(b"{")  # the listening line, then the JSON one: it runs
+        assert os.sched_getscheduler(proc.pid) == os.SCHED_FIFO
+        assert os.sched_getparam(proc.pid).sched_priority == 10
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
