@@ -231,6 +231,10 @@ class CallbackSettings(Section):
     allow_loopback_targets: bool = False  # 127.0.0.0/8, ::1, localhost (the demo allows it)
     allow_private_targets: bool = False  # 10/8, 172.16/12, 192.168/16, fc00::/7
     signing_secret: SecretStr | None = None  # HMAC-SHA256 key for the signature header
+    # Where the sender runs: "process" (a process of its own, beside the daemon's), "inline"
+    # (in the daemon's event loop), or "auto": a process of its own for `gatewayd run` from
+    # the command line, inline when the daemon runs inside another program's loop (tests).
+    process: Literal["auto", "process", "inline"] = "auto"
 
     @field_validator("signing_secret")
     @classmethod

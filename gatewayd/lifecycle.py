@@ -7,12 +7,16 @@ sd_notify is spoken directly (datagrams to $NOTIFY_SOCKET, `@` for the abstract 
 there is no dependency on libsystemd; without $NOTIFY_SOCKET every call is a no-op. When systemd
 sets $WATCHDOG_USEC, WATCHDOG=1 is sent at half that period from a task on the event loop, so a
 blocked loop stops the pings and systemd restarts the unit.
+
+`choose_event_loop` picks the loop a process of the daemon's runs on (the daemon's and its
+callback process's alike).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import inspect
 import os
 import signal
@@ -26,6 +30,26 @@ ReloadCallback = Callable[[], Awaitable[None] | None]
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 log = get_logger("gatewayd.lifecycle")
+
+LOOP_ENV = "GATEWAYD_EVENT_LOOP"  # auto (uvloop when importable) | uvloop | asyncio
+
+
+def choose_event_loop(choice: str | None = None) -> str:
+    """Install the event loop policy `choice` (default: $GATEWAYD_EVENT_LOOP, else auto) asks
+    for and name the loop the next `asyncio.run` will get. Call it before any loop runs."""
+    wanted = (choice or os.environ.get(LOOP_ENV) or "auto").strip().lower()
+    if wanted not in ("auto", "uvloop", "asyncio"):
+        raise ValueError(f"{LOOP_ENV} must be auto, uvloop or asyncio, not {wanted!r}")
+    if wanted == "asyncio":
+        return "asyncio"
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        if wanted == "uvloop":
+            raise
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
 
 
 class SdNotifier:

@@ -47,8 +47,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
-import os
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -64,12 +62,17 @@ from config.loader import default_config_path, load_settings
 from config.settings import MpesaSettings, Settings, ShutdownSettings, SmscSettings
 from gatewayd import __version__
 from gatewayd.adapters.daraja import DarajaClient, DarajaConfig
-from gatewayd.lifecycle import Lifecycle, SdNotifier
+from gatewayd.callback_process import (
+    CallbackProcess,
+    build_sender,
+    callback_policy,
+    wants_process,
+)
+from gatewayd.lifecycle import Lifecycle, SdNotifier, choose_event_loop
 from gatewayd.links import SmscLink, start_link
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.auth import AuthService, SigningKeys
-from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.messaging import MessagingService
 from gatewayd.service.model import Accepted, InDoubtPolicy, ReceiptResult, RefundPolicy, SenderType
 from gatewayd.service.optouts import KeywordScope, OptOuts
@@ -218,6 +221,7 @@ class Daemon:
     settings: Settings
     config_path: Path | None = None
     clock: Callable[[], datetime] = utc_now
+    callback_process: bool = False  # the callback sender in a process of its own
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     store: Store | None = None
     server: ApiServer | None = None
@@ -231,7 +235,7 @@ class Daemon:
         self.metrics = DaemonMetrics(self.registry)
         self.prefixes = PrefixTableHolder(load_prefixes(self.settings))
         self.sweeper: Sweeper | None = None
-        self.callbacks: CallbackSender | None = None
+        self.callbacks: CallbackSender | CallbackProcess | None = None
         self.daraja: DarajaClient | None = None
         self.topups: TopUps | None = None
         self.topup_sweeper: TopUpSweeper | None = None
@@ -353,7 +357,10 @@ class Daemon:
         )
         self._tasks.append(loop.create_task(self.sweeper.run(), name="sweeper"))
         self._tasks.append(loop.create_task(self._sample(), name="sampler"))
-        self.callbacks = _start_callbacks(self.settings, store, self.metrics, self.clock)
+        if self.callback_process:  # see gatewayd.callback_process
+            self.callbacks = CallbackProcess(self.settings, self.metrics)
+        else:
+            self.callbacks = build_sender(self.settings, store, self.clock, metrics=self.metrics)
         self._tasks.append(loop.create_task(self.callbacks.run(), name="callbacks"))
         if self.topups is not None:
             self.topup_sweeper = TopUpSweeper(
@@ -534,37 +541,7 @@ async def _unless_forced(
     return cut
 
 
-def _start_callbacks(
-    settings: Settings, store: Store, metrics: DaemonMetrics, clock: Callable[[], datetime]
-) -> CallbackSender:
-    """The callback sender over the store's outbox, per [callbacks]."""
-    cb = settings.callbacks
-    secret = cb.signing_secret.get_secret_value() if cb.signing_secret is not None else None
-    return CallbackSender(
-        store,
-        clock,
-        policy=callback_policy(settings),
-        signing_secret=secret,
-        timeout=cb.timeout,
-        retry_period=cb.retry_period,
-        backoff_base=cb.backoff_base,
-        backoff_max=cb.backoff_max,
-        metrics=metrics,
-    )
-
-
-def callback_policy(settings: Settings) -> CallbackPolicy:
-    """Which callback targets [callbacks] allows beyond public addresses."""
-    cb = settings.callbacks
-    return CallbackPolicy.from_flags(
-        allow_loopback=cb.allow_loopback_targets, allow_private=cb.allow_private_targets
-    )
-
-
 # -- entry points ---------------------------------------------------------------------------
-
-
-LOOP_ENV = "GATEWAYD_EVENT_LOOP"  # auto (uvloop when importable) | uvloop | asyncio
 
 
 GC_THRESHOLDS = (10_000, 20, 20)
@@ -579,24 +556,6 @@ def settle_gc() -> None:
     every full collection is pure cost) and widen the collector's thresholds."""
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def choose_event_loop(choice: str | None = None) -> str:
-    """Install the event loop policy `choice` (default: $GATEWAYD_EVENT_LOOP, else auto) asks
-    for and name the loop the next `asyncio.run` will get. Call it before any loop runs."""
-    wanted = (choice or os.environ.get(LOOP_ENV) or "auto").strip().lower()
-    if wanted not in ("auto", "uvloop", "asyncio"):
-        raise ValueError(f"{LOOP_ENV} must be auto, uvloop or asyncio, not {wanted!r}")
-    if wanted == "asyncio":
-        return "asyncio"
-    try:
-        uvloop = importlib.import_module("uvloop")
-    except ImportError:
-        if wanted == "uvloop":
-            raise
-        return "asyncio"
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
 
 
 def run(
@@ -624,6 +583,7 @@ def run(
         config_path=config_path,
         started=started,
         tune_gc=own_process,
+        callback_process=wants_process(settings, own_process),
     )
 
 
@@ -634,8 +594,9 @@ async def _run(
     config_path: Path | None,
     started: Callable[[Daemon], Awaitable[None] | None] | None,
     tune_gc: bool = False,
+    callback_process: bool = False,
 ) -> int:
-    daemon = Daemon(settings, config_path=config_path)
+    daemon = Daemon(settings, config_path=config_path, callback_process=callback_process)
     install = shutdown_trigger is None
     holder: list[Lifecycle] = []
 

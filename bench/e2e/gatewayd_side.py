@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from e2e import procstat
 from e2e.procutil import free_port, stop_process, wait_port
 
 SENDER = "BENCH"
@@ -51,7 +52,10 @@ class Gatewayd:
 
     @property
     def pids(self) -> list[int]:
-        return [self.proc.pid] if self.proc is not None else []
+        """The daemon and its callback process (`[callbacks] process`), the daemon first."""
+        if self.proc is None:
+            return []
+        return [self.proc.pid, *procstat.children(self.proc.pid)]
 
     def write_config(self) -> None:
         state = self.work_dir / "state"

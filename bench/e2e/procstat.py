@@ -32,6 +32,22 @@ def peak_rss_kb(pid: int) -> int:
     return 0
 
 
+def children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (gatewayd's callback process)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
 def total_cpu(pids: Iterable[int]) -> float:
     """Summed CPU seconds of several processes."""
     return sum(cpu_seconds(pid) for pid in pids)

@@ -41,6 +41,13 @@ class TurnBatch(Generic[K, R]):
         self._pending.append((item, future))
         return future
 
+    async def settle(self) -> None:
+        """Write what is pending now and wait for every write started so far to end (their
+        errors stay with their items' futures)."""
+        self._flush()
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         if not pending:

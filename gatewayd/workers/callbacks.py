@@ -242,8 +242,8 @@ class HostBreaker:
 class CallbackTuning:
     """Loop timings and bounds; the defaults suit production and tests alike."""
 
-    max_in_flight: int = 32  # POSTs at once (also the connection pool's size)
-    limit_per_host: int = 8  # connections to one host at once
+    max_in_flight: int = 64  # POSTs at once (also the connection pool's size)
+    limit_per_host: int = 32  # connections to one host at once
     batch_size: int = 32  # jobs claimed at once, at most
     poll_interval: float = 1.0  # seconds between outbox polls when nothing woke us
     lease: float = 60.0  # seconds a claimed job is held before another claim may take it
@@ -317,6 +317,8 @@ class CallbackSender:
         self._delivered: TurnBatch[tuple[int, datetime], None] = TurnBatch(
             outbox.callbacks_done, "callbacks-done"
         )
+        self._unrecorded = 0  # deliveries answered, their store write not yet committed
+        self._max_unrecorded = 4 * self._tuning.max_in_flight
         self._origins: dict[str, _Origin] = {}
         self._outcome_tallies: dict[CallbackOutcome, Tally] = {}
 
@@ -389,6 +391,10 @@ class CallbackSender:
             self._starved = True
             await self._wait()
             return
+        if self._unrecorded >= self._max_unrecorded:  # the store is behind: let it catch up
+            self._starved = True
+            await self._wait()
+            return
         self._starved = False
         want = min(self._tuning.batch_size, room)
         claimed = await self._claim(want)
@@ -420,10 +426,14 @@ class CallbackSender:
             self._kick.set()
 
     async def _drain(self) -> None:
-        """Give in-flight POSTs the stop budget, then cancel what is left."""
+        """Give in-flight POSTs the stop budget, then cancel what is left; then let the
+        deliveries already answered be recorded (else they would be sent again)."""
         tasks = list(self._tasks)
-        if not tasks:
-            return
+        if tasks:
+            await self._drain_tasks(tasks)
+        await self._delivered.settle()
+
+    async def _drain_tasks(self, tasks: list[asyncio.Task[None]]) -> None:
         _, pending = await asyncio.wait(tasks, timeout=self._stop_budget)
         for task in pending:
             task.cancel()
@@ -483,7 +493,7 @@ class CallbackSender:
         now = self._clock()
         if attempt.ok:
             self._breaker.success(host)
-            await self._delivered.put_nowait((job.id, now))  # put's future, no coroutine
+            self._record_delivered(job, now)
             if debug_enabled(_LOGGER):  # one line per message: debug only, free when off
                 log.debug("callback_delivered", callback_id=job.id, message_id=job.message_id,
                           attempt=job.attempts)  # fmt: skip
@@ -493,6 +503,25 @@ class CallbackSender:
             return await self._give_up(job, f"refused: {attempt.error}", now)
         self._breaker.failure(host, now)
         return await self._retry(job, attempt.error, now)
+
+    def _record_delivered(self, job: CallbackJob, now: datetime) -> None:
+        """Hand the delivery to the store without holding the POST's slot until it commits:
+        the endpoint has answered, so the slot is free for the next job at once (waiting
+        for the commit held each of 32 slots a store round trip longer than its POST). At
+        most `max_unrecorded` deliveries wait for their write; beyond that no job is claimed.
+        A write that fails leaves its job leased: it is sent again after the lease, as after
+        a crash between the answer and the write (delivery is at least once)."""
+        self._unrecorded += 1
+        future = self._delivered.put_nowait((job.id, now))  # one write per loop turn
+        future.add_done_callback(lambda done: self._recorded(done, job))
+
+    def _recorded(self, done: asyncio.Future[None], job: CallbackJob) -> None:
+        self._unrecorded -= 1
+        if not done.cancelled() and done.exception() is not None:
+            log.error("callback_record_failed", callback_id=job.id, message_id=job.message_id,
+                      error=_describe(done.exception()))  # type: ignore[arg-type]  # fmt: skip
+        if self._starved:
+            self._kick.set()
 
     def _origin(self, url: str) -> _Origin:
         """`policy.check_url(url)`, judged once per origin (`scheme://authority`): the policy

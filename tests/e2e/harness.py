@@ -64,6 +64,7 @@ def gateway_settings(
     *,
     http_port: int = 0,
     store_url: str | None = None,
+    callback_process: str = "auto",
     **smsc_overrides: Any,
 ) -> Settings:
     """Settings for the daemon against `sim`'s SMSCs."""
@@ -96,6 +97,7 @@ def gateway_settings(
                 "signing_secret": SIGNING_SECRET,
                 "backoff_base": 0.05,
                 "backoff_max": 0.2,
+                "process": callback_process,
             },
             "smsc": smscs,
             "shutdown": {"drain_timeout": 2.0, "unbind_timeout": 1.0},
@@ -222,6 +224,7 @@ async def running_gateway(
     smscs: Mapping[str, SmscPersonality] | None = None,
     *,
     store_url: str | None = None,
+    callback_process: str = "auto",
     **smsc_overrides: Any,
 ) -> AsyncIterator[Gateway]:
     """Simulator + daemon + callback sink, all on loopback; stopped cleanly on exit."""
@@ -242,7 +245,9 @@ async def running_gateway(
         await seed_world(daemon.store)
         started.set_result(daemon)
 
-    settings = gateway_settings(sim, tmp_path, store_url=store_url, **smsc_overrides)
+    settings = gateway_settings(
+        sim, tmp_path, store_url=store_url, callback_process=callback_process, **smsc_overrides
+    )
     task = asyncio.create_task(main.run(settings, shutdown_trigger=stop.wait, started=on_start))
     try:
         done, _ = await asyncio.wait({task, started}, timeout=15, return_when="FIRST_COMPLETED")

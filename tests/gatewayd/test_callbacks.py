@@ -355,3 +355,56 @@ async def test_settings_that_would_misbehave_are_refused(
             w.store, w.clock.now, policy=CallbackPolicy(), signing_secret=SECRET,
             tuning=tuning, **kwargs,
         )  # fmt: skip
+
+
+async def test_a_slot_is_free_once_answered_while_the_done_write_waits() -> None:
+    """A slow store holds back the record of a delivery, not the next POST; beyond four times
+    max_in_flight unrecorded deliveries nothing more is claimed; at stop they are recorded."""
+    w = await world()
+    gate = asyncio.Event()
+    real_done = w.store.callbacks_done
+
+    async def slow_done(jobs: Sequence[tuple[int, datetime]]) -> Sequence[Exception | None]:
+        await gate.wait()
+        return await real_done(jobs)
+
+    w.store.callbacks_done = slow_done  # type: ignore[method-assign]
+    async with receiver() as recv:
+        ids = [await w.failed(recv.url()) for _ in range(12)]
+        tuning = CallbackTuning(max_in_flight=2, batch_size=2, poll_interval=60.0)
+        sender = w.sender(tuning=tuning)
+        task = asyncio.create_task(sender.run())
+        assert await w.outcomes_of(8) == [DELIVERED] * 8  # 2 slots, 8 answered, none recorded
+        await asyncio.sleep(0.2)  # room for a ninth claim, which must not come
+        assert len(recv.seen) == 8 and sender.in_flight == 0
+        assert {(await w.job(i)).state for i in ids[:8]} == {CallbackState.PENDING}
+        gate.set()  # the store catches up: the rest go
+        assert await w.outcomes_of(4) == [DELIVERED] * 4
+        await asyncio.wait_for(sender.stop(budget=1.0), 5)
+        await asyncio.wait_for(task, 5)
+    assert {(await w.job(i)).state for i in ids} == {CallbackState.DONE}
+    assert len(recv.seen) == 12
+
+
+async def test_stop_waits_for_the_records_of_answered_deliveries() -> None:
+    w = await world()
+    gate = asyncio.Event()
+    real_done = w.store.callbacks_done
+
+    async def slow_done(jobs: Sequence[tuple[int, datetime]]) -> Sequence[Exception | None]:
+        await gate.wait()
+        return await real_done(jobs)
+
+    w.store.callbacks_done = slow_done  # type: ignore[method-assign]
+    async with receiver() as recv:
+        message_id = await w.failed(recv.url())
+        sender = w.sender()
+        task = asyncio.create_task(sender.run())
+        assert (await w.next_outcome())[1] is DELIVERED
+        stopping = asyncio.create_task(sender.stop(budget=1.0))
+        await asyncio.sleep(0.05)
+        assert not stopping.done()  # the record is not written yet
+        gate.set()
+        await asyncio.wait_for(stopping, 5)
+        await asyncio.wait_for(task, 5)
+    assert (await w.job(message_id)).state is CallbackState.DONE

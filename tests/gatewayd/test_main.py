@@ -16,7 +16,7 @@ import pytest
 from config.loader import load_settings
 from config.settings import Settings
 from gatewayd import demo as demo_module
-from gatewayd import main
+from gatewayd import lifecycle, main
 from gatewayd.links import submit_outcome
 from gatewayd.service.model import MessageStatus, NewMessage
 from gatewayd.store import open_store
@@ -262,13 +262,13 @@ def test_pool_outcomes_map_onto_what_the_message_becomes(
 def test_choose_event_loop_names_and_installs_the_loop() -> None:
     before = asyncio.get_event_loop_policy()
     try:
-        assert main.choose_event_loop("asyncio") == "asyncio"
-        assert main.choose_event_loop("uvloop") == "uvloop"
+        assert lifecycle.choose_event_loop("asyncio") == "asyncio"
+        assert lifecycle.choose_event_loop("uvloop") == "uvloop"
         loop = asyncio.new_event_loop()
         assert type(loop).__module__.startswith("uvloop")
         loop.close()
         with pytest.raises(ValueError, match="GATEWAYD_EVENT_LOOP"):
-            main.choose_event_loop("trio")
+            lifecycle.choose_event_loop("trio")
     finally:
         asyncio.set_event_loop_policy(before)
 
