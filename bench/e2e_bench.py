@@ -8,7 +8,7 @@ to a counting sink. Each tool runs in its own process; everything shares the mac
     .venv/bin/python bench/e2e_bench.py [--messages 20000] [--concurrency 64]
         [--stall-messages 5000] [--stall-concurrency 256] [--no-new-connections]
         [--bulk-messages 20000] [--bulk-size 500] [--bulk-concurrency 4]
-        [--only gatewayd|kannel]
+        [--only gatewayd|kannel] [--rounds 1]
         [--loadgen-procs 1] [--client raw|aiohttp] [--profile-gatewayd cprofile] [--keep]
 
 Prints, per gateway: accepts/s, p50/p99 accept latency, submits/s (the simulator's records),
@@ -35,6 +35,7 @@ import math
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -91,6 +92,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bulk-size", type=int, default=500, help="messages per bulk request")
     p.add_argument("--bulk-concurrency", type=int, default=4, help="bulk requests at a time")
     p.add_argument("--only", choices=("gatewayd", "kannel"), help="one gateway only")
+    p.add_argument(
+        "--rounds", type=int, default=1, help="runs of each gateway, taken in turn (medians)"
+    )
     p.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes")
     p.add_argument(
         "--client", choices=("raw", "aiohttp"), default="raw", help="load generator's client"
@@ -361,6 +365,7 @@ def main() -> int:
     tools: Tools | None = None
     results: dict[str, dict[str, dict[str, Any]]] = {}
     failed: list[str] = []
+    rounds: list[dict[str, dict[str, Any]]] = []
     try:
         print("\nceilings of the tools (alone, not the gateways'):")
         if args.sim_ceiling_seconds > 0:
@@ -392,13 +397,18 @@ def main() -> int:
             )
         tools = start_tools()
         names = [args.only] if args.only else ["kannel", "gatewayd"]
-        for name in names:
-            print(f"\n{name}:")
-            try:
-                results[name] = bench_gateway(name, args, tools, work)
-            except (RuntimeError, OSError, ValueError) as exc:
-                failed.append(name)
-                print(f"  {name}: FAILED: {exc}")
+        for n in range(args.rounds):
+            order = names if n % 2 == 0 else names[::-1]  # neither always goes first
+            for name in order:
+                print(
+                    f"\n{name}" + (f", round {n + 1} of {args.rounds}:" if args.rounds > 1 else ":")
+                )
+                try:
+                    results[name] = bench_gateway(name, args, tools, work)
+                except (RuntimeError, OSError, ValueError) as exc:
+                    failed.append(name)
+                    print(f"  {name}: FAILED: {exc}")
+            rounds.append({name: dict(r["main"]) for name, r in results.items() if "main" in r})
     finally:
         if tools is not None:
             stop_tools(tools)
@@ -417,13 +427,45 @@ def main() -> int:
         print_bulk(args, bulk, results.get("kannel", {}).get("main"))
     print(
         "CPU per message counts the gateway's own processes (Kannel: bearerbox + smsbox; "
-        "gatewayd: its one process); the tools share the same cores."
+        "gatewayd: the daemon and its callback process); the tools share the same cores."
     )
+    if args.rounds > 1:
+        summary.update(print_rounds(rounds))
     print(f"machine load average at the end: {procstat.load_average()}")
     summary.update(json_summary(results))
     summary["failed"] = failed
     print(json.dumps(summary, default=str))
     return 1 if failed else 0
+
+
+ROUND_KEYS = ("e2e_per_s", "cpu_ms_per_msg", "accepts_per_s")
+
+
+def print_rounds(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Each round's main figures, side by side, and their medians (the tables above are the
+    last round's): on a shared machine one round moves by ±15 %, so the ratio of a single
+    round says less than the median of several taken in turn."""
+    print(f"\nthe main load, round by round ({len(rounds)} rounds, the order alternating):")
+    names = sorted({name for r in rounds for name in r})
+    for n, r in enumerate(rounds, start=1):
+        cells = [f"{name} {r[name]['e2e_per_s']:,.0f} msg/s {r[name]['cpu_ms_per_msg']:.3f} ms"
+                 for name in names if name in r]  # fmt: skip
+        print(f"  round {n}: " + "; ".join(cells))
+    out: dict[str, Any] = {"rounds": [
+        {f"{name}_{key}": round(r[name][key], 3) for name in r for key in ROUND_KEYS}
+        for r in rounds
+    ]}  # fmt: skip
+    for name in names:
+        for key in ROUND_KEYS:
+            values = [r[name][key] for r in rounds if name in r]
+            out[f"{name}_{key}_median"] = round(statistics.median(values), 3)
+    if {"gatewayd", "kannel"} <= set(names):
+        for key in ("e2e_per_s", "cpu_ms_per_msg"):
+            ratio = out[f"gatewayd_{key}_median"] / out[f"kannel_{key}_median"]
+            out[f"gatewayd_vs_kannel_{key}_median"] = round(ratio, 3)
+            print(f"  median {key}: gatewayd {out[f'gatewayd_{key}_median']:,} / Kannel "
+                  f"{out[f'kannel_{key}_median']:,} = {ratio:.2f}×")  # fmt: skip
+    return out
 
 
 def json_summary(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:

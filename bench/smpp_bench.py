@@ -1,6 +1,7 @@
 """SMPP figures: codec speed, submit_sm→resp throughput, and holding a TPS contract.
 
     .venv/bin/python bench/smpp_bench.py [--seconds 3] [--pace-seconds 8] [--repeat 1]
+        [--contract-runs 1] [--contracts-only]
 
 Prints, one line each:
 
@@ -381,6 +382,16 @@ def _heap_frozen() -> Iterator[None]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if not args.contracts_only:
+        await speed(args, out)
+    await contracts(args, out)
+    out["load_average"] = round(os.getloadavg()[0], 2)
+    print(f"load average (1 min) at the end: {out['load_average']} on {os.cpu_count()} cores")
+    return out
+
+
+async def speed(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """The codec, the client alone, and submit_sm→resp through 1 and 4 binds."""
     codec = max(codec_roundtrips(args.seconds) for _ in range(args.repeat))
     print(f"codec submit_sm encode+decode:      {codec:>10,.0f} /s")
     out["codec_roundtrips_per_s"] = round(codec)
@@ -401,21 +412,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         suffix = f"{binds}bind" + ("s" if binds > 1 else "")
         out[f"submit_resp_per_s_{suffix}"] = round(rate)
         out[f"client_cpu_us_per_submit_{suffix}"] = round(cpu * 1e6, 1)
+
+
+async def contracts(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Each contract `--contract-runs` times; the JSON keeps the worst run of each (lowest
+    share, largest slot) and every throttle error, and how many runs met all three targets."""
     throttled = 0
     for tps in (100, 1000):
-        r = await contract(tps, args.pace_seconds)
-        throttled += r["throttled"]
-        print(
-            f"contract {tps:>5} TPS, 2 binds, 50 ms: {r['share']:.4f} of contract, "
-            f"largest 100 ms slot {r['max_slot']} (limit {tps // 10 + 1}), "
-            f"{r['throttled']} throttle errors, {r['not_ok']} parts not ok"
-        )
-        out[f"contract_share_{tps}"] = round(r["share"], 4)
-        out[f"max_slot_{tps}"] = r["max_slot"]
+        shares, slots, met = [], [], 0
+        for _ in range(args.contract_runs):
+            r = await contract(tps, args.pace_seconds)
+            throttled += r["throttled"]
+            shares.append(r["share"])
+            slots.append(r["max_slot"])
+            met += r["share"] >= 0.99 and r["max_slot"] <= tps // 10 + 1 and not r["throttled"]
+            print(
+                f"contract {tps:>5} TPS, 2 binds, 50 ms: {r['share']:.4f} of contract, "
+                f"largest 100 ms slot {r['max_slot']} (limit {tps // 10 + 1}), "
+                f"{r['throttled']} throttle errors, {r['not_ok']} parts not ok",
+                flush=True,
+            )
+        out[f"contract_share_{tps}"] = round(min(shares), 4)
+        out[f"max_slot_{tps}"] = max(slots)
+        out[f"contract_runs_met_{tps}"] = f"{met}/{args.contract_runs}"
     out["throttle_errors"] = throttled
-    out["load_average"] = round(os.getloadavg()[0], 2)
-    print(f"load average (1 min) at the end: {out['load_average']} on {os.cpu_count()} cores")
-    return out
 
 
 def main() -> None:
@@ -423,6 +443,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput figure")
     parser.add_argument("--pace-seconds", type=float, default=8.0, help="contract seconds counted")
     parser.add_argument("--repeat", type=int, default=1, help="best of N for speed figures")
+    parser.add_argument("--contract-runs", type=int, default=1, help="runs of each contract")
+    parser.add_argument("--contracts-only", action="store_true", help="skip the speed figures")
     out = asyncio.run(run(parser.parse_args()))
     print(json.dumps(out))
 

@@ -153,6 +153,9 @@ class StoreSettings(Section):
     url: str | None = None  # filled from state_dir when absent
     refund_policy: Literal["never", "network_rejected"] = "never"
     in_doubt_policy: Literal["resend", "fail"] = "resend"
+    # Seconds a message may wait in the queue for a bind before it fails ("Expired: not sent
+    # within …", callback and refund as for any failure); 0 keeps it queued for ever.
+    queue_expiry: float = Field(default=86_400.0, ge=0)
 
     @field_validator("url")
     @classmethod

@@ -352,9 +352,11 @@ class Daemon:
 
     def _start_workers(self, store: Store) -> None:
         loop = asyncio.get_running_loop()
+        expiry = self.settings.store.queue_expiry
         self.sweeper = Sweeper(
-            store, self.clock, dispatchers=self._dispatchers, metrics=self.metrics
-        )
+            store, self.clock, dispatchers=self._dispatchers, metrics=self.metrics,
+            queue_expiry=timedelta(seconds=expiry) if expiry > 0 else None,
+        )  # fmt: skip
         self._tasks.append(loop.create_task(self.sweeper.run(), name="sweeper"))
         self._tasks.append(loop.create_task(self._sample(), name="sampler"))
         if self.callback_process:  # see gatewayd.callback_process

@@ -137,6 +137,12 @@ class DaemonMetrics:
             ["smsc"],
             registry=reg,
         )
+        self.expired = Counter(
+            "gatewayd_messages_expired",
+            "Messages failed because they waited in the queue longer than [store] queue_expiry"
+            " (no bind for their operator, an SMSC down, a backlog).",
+            registry=reg,
+        )
         self.in_doubt = Counter(
             "gatewayd_messages_in_doubt",
             "Messages that may have reached the SMSC without an answer kept (found submitting"

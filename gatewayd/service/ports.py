@@ -269,6 +269,14 @@ class MessageStore(Protocol):
         A message already DELIVERED or FAILED is returned unchanged."""
         ...
 
+    async def expire_queued(
+        self, before: datetime, description: str, now: datetime, limit: int = 500
+    ) -> Sequence[str]:
+        """Fail (as `fail_message` does: event, callback, refund per policy) up to `limit`
+        messages accepted before `before` that are still waiting in the queue, oldest first,
+        in one write; their ids. SUBMITTING messages are not touched."""
+        ...
+
     async def record_receipt(
         self,
         smsc: str,

@@ -398,6 +398,29 @@ async def fail_message(
     return await load_message(tx, message_id)
 
 
+async def expire_queued(
+    tx: Tx, policy: Policy, before: datetime, description: str, now: datetime, limit: int
+) -> list[str]:
+    """Fail up to `limit` messages still waiting in the queue (never claimed, or back in it
+    for a retry) that were accepted before `before`, oldest first; their ids. A message
+    SUBMITTING is left alone: its submit_sm may be on the wire."""
+    skip = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
+    found = await tx.fetch(
+        "SELECT id FROM messages WHERE dispatch = 'queued' AND created_at < $1"
+        f" ORDER BY created_at, id LIMIT $2{skip}",
+        tx.time(before), limit,
+    )  # fmt: skip
+    ids = [str(r[0]) for r in found]
+    if not ids:
+        return []
+    w = _Writes()
+    loaded = await _load_ids(tx, ids)
+    for message_id in ids:
+        await _move(tx, w, policy, loaded[message_id], MessageStatus.FAILED, description, now)
+    await w.flush(tx)
+    return ids
+
+
 Receipt = tuple[str, str, MessageStatus, str, datetime]  # smsc, id, status, description, now
 
 

@@ -307,6 +307,13 @@ class SqlStore:
             lambda tx: life.fail_message(tx, self.policy, message_id, description, now)
         )
 
+    async def expire_queued(
+        self, before: datetime, description: str, now: datetime, limit: int = 500
+    ) -> Sequence[str]:
+        return await self._write(
+            lambda tx: life.expire_queued(tx, self.policy, before, description, now, limit)
+        )
+
     async def record_receipts(
         self, receipts: Sequence[tuple[str, str, MessageStatus, str, datetime]]
     ) -> Sequence[ReceiptResult | Exception]:

@@ -8,7 +8,11 @@ SMSCs that its dispatcher no longer has in flight (the writes recording the SMSC
 the requeue after them all failed). The SMSC may have them, so they are counted in doubt. Only
 messages unchanged for `orphan_grace` are looked at, which leaves a claim that just committed
 time to reach its dispatcher. A second process running an SMSC of the same name against the
-same store would see the first one's messages as orphans: names are per process.
+same store would see the first one's messages as orphans: names are per process. And it
+expires the queue: a message still waiting for a bind `queue_expiry` after it was accepted
+(its operator has no SMSC configured, the SMSC has been down for that long, a backlog) fails
+with "Expired: not sent within …", its callback and refund as for any failure, instead of
+waiting for ever with its units spent.
 
 `TopUpSweeper` settles M-Pesa top-ups whose callback never came (`TopUps.expire`: Daraja's
 status query first, FAILED when it has no answer either). What needs a person (a payment
@@ -32,6 +36,19 @@ log = get_logger("gatewayd.sweeper")
 IDEMPOTENCY_TTL = timedelta(hours=24)
 TOPUP_SWEEP_PERIOD = 30.0  # seconds between two expiry passes over PENDING M-Pesa top-ups
 ORPHAN_GRACE = timedelta(seconds=60)
+EXPIRE_BATCH = 500  # messages failed per write when the queue expires
+
+
+def expired_description(expiry: timedelta) -> str:
+    """The timeline's words for a message the queue expired."""
+    seconds = expiry.total_seconds()
+    if seconds % 3600 == 0:
+        span = f"{seconds / 3600:g} hours"
+    elif seconds % 60 == 0:
+        span = f"{seconds / 60:g} minutes"
+    else:
+        span = f"{seconds:g} seconds"
+    return f"Expired: not sent within {span}"
 
 
 class InFlight(Protocol):
@@ -59,6 +76,7 @@ class Sweeper:
         idempotency_ttl: timedelta = IDEMPOTENCY_TTL,
         dispatchers: Dispatchers | None = None,
         orphan_grace: timedelta = ORPHAN_GRACE,
+        queue_expiry: timedelta | None = None,
         metrics: DaemonMetrics | None = None,
     ) -> None:
         self._store = store
@@ -67,6 +85,7 @@ class Sweeper:
         self._ttl = idempotency_ttl
         self._dispatchers = dispatchers
         self._grace = orphan_grace
+        self._expiry = queue_expiry
         self._metrics = metrics
         self._stop = asyncio.Event()
 
@@ -104,11 +123,36 @@ class Sweeper:
             self._metrics.in_doubt.labels("resend").inc(len(requeued))
         return requeued
 
+    async def expire_queue(self) -> list[str]:
+        """Fail what has waited in the queue longer than `queue_expiry` (nothing without one),
+        EXPIRE_BATCH messages per write until none is left; counted and logged; their ids."""
+        if self._expiry is None:
+            return []
+        now = self._clock()
+        description = expired_description(self._expiry)
+        expired: list[str] = []
+        while True:
+            batch = await self._store.expire_queued(
+                now - self._expiry, description, now, EXPIRE_BATCH
+            )
+            expired.extend(batch)
+            if len(batch) < EXPIRE_BATCH:
+                break
+        if expired:
+            log.warning("messages_expired", count=len(expired), first=expired[0],
+                        queue_expiry=self._expiry.total_seconds())  # fmt: skip
+            if self._metrics is not None:
+                self._metrics.expired.inc(len(expired))
+        return expired
+
     async def _pass(self) -> None:
         try:
             await self.sweep()
         finally:
-            await self.requeue_orphans()
+            try:
+                await self.requeue_orphans()
+            finally:
+                await self.expire_queue()
 
     async def run(self) -> None:
         await _every(self._period, self._stop, self._pass, "sweep_failed")

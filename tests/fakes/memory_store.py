@@ -483,6 +483,21 @@ class MemoryStore:
             self._move(message, MessageStatus.FAILED, description, now, None)
         return self._full(message_id)
 
+    async def expire_queued(
+        self, before: datetime, description: str, now: datetime, limit: int = 500
+    ) -> Sequence[str]:
+        found = sorted(
+            (
+                m
+                for m in self._messages.values()
+                if m.dispatch is DispatchState.QUEUED and m.created_at < before
+            ),
+            key=lambda m: (m.created_at, m.id),
+        )[:limit]
+        for m in found:
+            self._move(m, MessageStatus.FAILED, description, now, None)
+        return [m.id for m in found]
+
     async def recover_in_doubt(
         self, now: datetime, policy: InDoubtPolicy = InDoubtPolicy.RESEND
     ) -> Sequence[Message]:

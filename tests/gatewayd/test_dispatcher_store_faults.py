@@ -11,7 +11,7 @@ import pytest
 
 from gatewayd.service.model import DispatchState, MessageStatus, SenderType
 from gatewayd.workers.dispatcher import Dispatcher, DispatchTuning, SmscProfile
-from gatewayd.workers.sweeper import Sweeper
+from gatewayd.workers.sweeper import EXPIRE_BATCH, Sweeper, expired_description
 from tests.gatewayd.test_dispatcher_world import Bench, FakePool, bench, running_dispatcher
 
 PROFILE = SmscProfile("safaricom-1", "safaricom")
@@ -165,3 +165,28 @@ async def test_a_message_in_a_task_does_not_hold_up_the_next_ones(pool_mode: str
         await dispatcher.cancel_in_flight()
     assert pool.sent_now == (2 if pool_mode == "callbacks" else 0)
     assert len(pool.requests) == 2
+
+
+async def test_the_sweeper_expires_what_waited_past_queue_expiry_in_batches() -> None:
+    b = await bench()
+    old = [await b.accept(f"old {n}") for n in range(EXPIRE_BATCH + 2)]  # two writes' worth
+    b.clock.advance(3_600)
+    young = await b.accept("young")
+    sweeper = Sweeper(b.store, b.clock.now, queue_expiry=timedelta(minutes=30), metrics=b.metrics)
+    assert await sweeper.expire_queue() == [m.id for m in old]
+    failed = await b.store.get_message(old[0].id)
+    assert (failed.status, failed.description) == (
+        MessageStatus.FAILED, "Expired: not sent within 30 minutes",
+    )  # fmt: skip
+    assert (await b.store.get_message(young.id)).status is MessageStatus.INITIATED
+    assert await sweeper.expire_queue() == []
+    assert b.metrics.registry.get_sample_value("gatewayd_messages_expired_total") == len(old)
+    b.clock.advance(3_600)
+    assert await Sweeper(b.store, b.clock.now).expire_queue() == []  # no queue_expiry: none
+
+
+def test_expired_descriptions_name_the_span() -> None:
+    assert expired_description(timedelta(hours=24)) == "Expired: not sent within 24 hours"
+    assert expired_description(timedelta(minutes=90)) == "Expired: not sent within 90 minutes"
+    assert expired_description(timedelta(seconds=90)) == "Expired: not sent within 90 seconds"
+    assert expired_description(timedelta(seconds=45)) == "Expired: not sent within 45 seconds"
