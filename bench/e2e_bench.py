@@ -403,8 +403,9 @@ def main() -> int:
                 print(
                     f"\n{name}" + (f", round {n + 1} of {args.rounds}:" if args.rounds > 1 else ":")
                 )
-                try:
-                    results[name] = bench_gateway(name, args, tools, work)
+                try:  # each round's gateway starts afresh: its own work directory
+                    here = work / f"round-{n + 1}" if args.rounds > 1 else work
+                    results[name] = bench_gateway(name, args, tools, here)
                 except (RuntimeError, OSError, ValueError) as exc:
                     failed.append(name)
                     print(f"  {name}: FAILED: {exc}")

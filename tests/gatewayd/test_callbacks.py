@@ -23,6 +23,7 @@ from gatewayd.workers.callbacks import (
     CallbackTuning,
     backoff_delay,
 )
+from tests.fakes.memory_store import MemoryStore
 from tests.gatewayd.test_callbacks_world import (
     HANG,
     SECRET,
@@ -357,18 +358,24 @@ async def test_settings_that_would_misbehave_are_refused(
         )  # fmt: skip
 
 
-async def test_a_slot_is_free_once_answered_while_the_done_write_waits() -> None:
-    """A slow store holds back the record of a delivery, not the next POST; beyond four times
-    max_in_flight unrecorded deliveries nothing more is claimed; at stop they are recorded."""
-    w = await world()
+def gated_done(store: MemoryStore) -> asyncio.Event:
+    """The store's `callbacks_done` held until the returned event is set."""
     gate = asyncio.Event()
-    real_done = w.store.callbacks_done
+    real_done = store.callbacks_done
 
     async def slow_done(jobs: Sequence[tuple[int, datetime]]) -> Sequence[Exception | None]:
         await gate.wait()
         return await real_done(jobs)
 
-    w.store.callbacks_done = slow_done  # type: ignore[method-assign]
+    store.callbacks_done = slow_done  # type: ignore[method-assign]
+    return gate
+
+
+async def test_a_slot_is_free_once_answered_while_the_done_write_waits() -> None:
+    """A slow store holds back the record of a delivery, not the next POST; beyond four times
+    max_in_flight unrecorded deliveries nothing more is claimed; at stop they are recorded."""
+    w = await world()
+    gate = gated_done(w.store)
     async with receiver() as recv:
         ids = [await w.failed(recv.url()) for _ in range(12)]
         tuning = CallbackTuning(max_in_flight=2, batch_size=2, poll_interval=60.0)
@@ -388,14 +395,7 @@ async def test_a_slot_is_free_once_answered_while_the_done_write_waits() -> None
 
 async def test_stop_waits_for_the_records_of_answered_deliveries() -> None:
     w = await world()
-    gate = asyncio.Event()
-    real_done = w.store.callbacks_done
-
-    async def slow_done(jobs: Sequence[tuple[int, datetime]]) -> Sequence[Exception | None]:
-        await gate.wait()
-        return await real_done(jobs)
-
-    w.store.callbacks_done = slow_done  # type: ignore[method-assign]
+    gate = gated_done(w.store)
     async with receiver() as recv:
         message_id = await w.failed(recv.url())
         sender = w.sender()
