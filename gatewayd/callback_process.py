@@ -16,12 +16,15 @@ between the processes but a wake-up, a stop and outcome counts:
 - sender → daemon: JSON lines, ``{"ready": true}`` once it runs and ``{"outcomes": {...}}``
   with the jobs handled since the last line (the daemon's `gatewayd_callbacks` metric).
 
-The sender's process ends when told to stop, on SIGTERM/SIGINT (systemd signals the unit's
-whole control group; its stop budget is then `[shutdown] unbind_timeout`, as when the daemon
-stops it), and when the socket closes without a stop (the daemon died: a sender nobody can
-wake or stop must not outlive it). If it dies, the daemon logs it and starts another after a
-back-off (0.5 s doubling to 30 s). Either side may die at any moment: a job is in the outbox
-until it is recorded done, and a claimed one is claimed again after its lease.
+The sender's process ends when the daemon tells it to (letting its POSTs finish for the
+budget it is given, `[shutdown] unbind_timeout` by default) and when the socket closes
+without a stop (the daemon died: a sender nobody can wake or stop must not outlive it; it
+then stops within 1 s). It ignores SIGTERM, SIGINT and SIGHUP: systemd signals the unit's
+whole control group and Ctrl-C the whole process group, and the daemon stops it in its own
+order. If it dies, the daemon logs it and starts another after a back-off (0.5 s doubling to
+30 s); if the daemon's supervision is cut short (a second SIGTERM), the process is killed.
+Either side may die at any moment: a job is in the outbox until it is recorded done, and a
+claimed one is claimed again after its lease.
 
 `[callbacks] process` chooses: ``process``, ``inline`` or ``auto`` (a process of its own for
 `gatewayd run` from the command line; inline when the daemon runs inside another program's
@@ -134,9 +137,11 @@ class CallbackProcess:
         self._finished = asyncio.Event()
         self._running = False
         self._wake_pending = False
+        self._budget = settings.shutdown.unbind_timeout  # seconds a stop lets POSTs finish
         self.ready = asyncio.Event()  # set while a sender process runs and has said so
         self.started = 0  # sender processes started so far
         self.counts: Counter[str] = Counter()  # outcomes reported, by CallbackOutcome value
+        self.exit_codes: list[int | None] = []  # of the sender processes that ended, in order
 
     @property
     def pid(self) -> int | None:
@@ -144,7 +149,8 @@ class CallbackProcess:
         return self._proc.pid if self._proc is not None else None
 
     async def run(self) -> None:
-        """Keep one sender process running until `stop()`; never raises for its deaths."""
+        """Keep one sender process running until `stop()`; never raises for its deaths. If
+        this task is cancelled (a stop cut short), the sender process is killed, not left."""
         if self._running:
             raise RuntimeError("CallbackProcess.run() is already running")
         self._running = True
@@ -153,7 +159,11 @@ class CallbackProcess:
         try:
             while not self._stopping.is_set():
                 began = loop.time()
-                code = await self._run_once()
+                try:
+                    code = await self._run_once()
+                except Exception:  # a bug of ours must not end the supervision
+                    log.exception("callback_process_failed")
+                    code = None
                 if self._stopping.is_set():
                     break
                 failures = 1 if loop.time() - began >= STABLE_AFTER else failures + 1
@@ -162,6 +172,7 @@ class CallbackProcess:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
         finally:
+            self._kill_left_over()
             self._finished.set()
 
     def wake(self) -> None:
@@ -172,13 +183,16 @@ class CallbackProcess:
         asyncio.get_running_loop().call_soon(self._send_wake)
 
     async def stop(self, budget: float | None = None) -> None:
-        """Stop the sender, letting its POSTs in flight finish for `budget` seconds (its own
-        default when None); SIGKILL when it has not ended STOP_MARGIN seconds after that."""
+        """Stop the sender, letting its POSTs in flight finish for `budget` seconds
+        ([shutdown] unbind_timeout when None); SIGKILL when it has not ended STOP_MARGIN
+        seconds after that. A sender process starting meanwhile is told as soon as it can be."""
         self._stopping.set()
+        if budget is not None:
+            self._budget = float(budget)
         if not self._running:
             return
-        self._send(b"s %s\n" % (b"-" if budget is None else repr(float(budget)).encode()))
-        wait = (budget if budget is not None else 10.0) + STOP_MARGIN
+        self._send_stop()
+        wait = self._budget + STOP_MARGIN
         try:
             await asyncio.wait_for(asyncio.shield(self._finished.wait()), wait)
         except TimeoutError:
@@ -195,18 +209,23 @@ class CallbackProcess:
         ours, theirs = socket.socketpair()
         try:  # forking a big process takes milliseconds: not on the loop's thread
             proc = await asyncio.to_thread(self._spawn, theirs.fileno())
-        except OSError:
+        except BaseException:
             ours.close()
-            log.exception("callback_process_start_failed")
-            return None
+            raise
         finally:
             theirs.close()
         self._proc = proc
         self.started += 1
-        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=ours)
+        except BaseException:
+            ours.close()
+            raise
         blob = pickle.dumps(self._settings)
         writer.write(len(blob).to_bytes(_LENGTH, "big") + blob)
         self._writer = writer
+        if self._stopping.is_set():  # stop() came while the process was being started
+            self._send_stop()
         log.info("callback_process_started", pid=proc.pid)
         try:
             while line := await reader.readline():  # until the sender's end closes
@@ -219,7 +238,20 @@ class CallbackProcess:
             writer.close()
         code = await asyncio.to_thread(proc.wait)
         self._proc = None
+        self.exit_codes.append(code)
         return code
+
+    def _kill_left_over(self) -> None:
+        """The sender process of a supervision that ended early (cancelled): killed and
+        reaped, so that no sender outlives its daemon nor stays a zombie."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        log.warning("callback_process_killed", pid=proc.pid, after="cancelled")
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.exit_codes.append(proc.wait(timeout=1.0))  # SIGKILL: a few milliseconds
 
     def _spawn(self, fd: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen([*self._command, str(fd)], pass_fds=(fd,), stdin=subprocess.DEVNULL)
@@ -227,15 +259,20 @@ class CallbackProcess:
     def _on_line(self, line: bytes) -> None:
         try:
             message = json.loads(line)
-        except ValueError:
+            outcomes = dict(message.get("outcomes") or {})
+            counts = {str(k): int(v) for k, v in outcomes.items()}
+        except (ValueError, TypeError, AttributeError):
             log.warning("callback_process_said", line=line[:200].decode(errors="replace"))
             return
         if message.get("ready"):
             self.ready.set()
-        for outcome, count in (message.get("outcomes") or {}).items():
+        for outcome, count in counts.items():
             self.counts[outcome] += count
             if self._metrics is not None:
                 self._metrics.callbacks.labels(outcome).inc(count)
+
+    def _send_stop(self) -> None:
+        self._send(b"s %r\n" % self._budget)
 
     def _send_wake(self) -> None:
         self._wake_pending = False
@@ -257,7 +294,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m gatewayd.callback_process FD (started by gatewayd run)",
               file=sys.stderr)  # fmt: skip
         return 2
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload is the daemon's business
+    # A reload is the daemon's business; so is a stop: systemd signals the unit's whole
+    # control group and Ctrl-C the whole process group, and a sender that ended on its own
+    # would be started again by a daemon that has not begun to stop. The daemon stops it in
+    # its own order; if the daemon dies, its socket closes and the sender stops within 1 s.
+    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
     sock = socket.socket(fileno=int(args[0]))
     settings = _read_settings(sock)
     configure(settings.log.level, settings.log.format)
@@ -315,9 +357,8 @@ class _Child:
                 if line.startswith(b"w"):
                     sender.wake()
                 elif line.startswith(b"s"):
-                    value = line[1:].strip()
-                    if value and value != b"-":
-                        self.budget = float(value)
+                    with contextlib.suppress(ValueError):  # else the default budget
+                        self.budget = max(0.0, float(line[1:].strip()))
                     self.stop.set()
                     return
         except (ConnectionError, ValueError):
@@ -335,12 +376,12 @@ def _json_line(value: dict[str, Any]) -> bytes:
 async def _serve(settings: Settings, sock: socket.socket) -> int:
     loop = asyncio.get_running_loop()
     store = await open_store(
-        settings.store_url, refund_policy=RefundPolicy(settings.store.refund_policy)
+        settings.store_url,
+        refund_policy=RefundPolicy(settings.store.refund_policy),
+        final_checkpoint=False,  # the daemon's to make; it may be writing as this one stops
     )  # the daemon migrated it before starting this process
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     child = _Child(settings, writer)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, child.stop.set)
     sender = build_sender(settings, store, _utc_now, on_outcome=child.count)
     running = loop.create_task(sender.run(), name="callbacks")
     helpers: list[asyncio.Task[Any]] = [

@@ -40,6 +40,7 @@ async def open_store(
     max_batch: int = 512,
     lanes: int | None = None,
     pool_size: int = 4,
+    final_checkpoint: bool = True,
 ) -> SqlStore:
     """Open the store the URL names (not migrated: call `migrate()`).
 
@@ -51,17 +52,21 @@ async def open_store(
     callers, and the two fought for the GIL (1 lane: 10.9–13.1k accepts/s, 2 lanes:
     5.2–10.8k, interleaved runs); on PostgreSQL the lanes serialise on the float rows and pay
     the per-batch costs twice.
-    pool_size: PostgreSQL readers.
+    pool_size: PostgreSQL readers. final_checkpoint: on SQLite, close with a TRUNCATE
+    checkpoint (the file's owner); False leaves the WAL to the process that owns it (the
+    callback process shares the daemon's file and must not wait on its writer when stopping).
     """
     policy = Policy(refund_policy, receipt_ttl, parked_ttl)
     if url.startswith(_SQLITE):
-        return await _open_sqlite(url, policy, max_batch, lanes or 1)
+        return await _open_sqlite(url, policy, max_batch, lanes or 1, final_checkpoint)
     if url.startswith(("postgresql://", "postgres://")):
         return await _open_postgres(url, policy, max_batch, lanes or 1, pool_size)
     raise ValueError(f"store url {url!r}: expected sqlite:///PATH or postgresql://…")
 
 
-async def _open_sqlite(url: str, policy: Policy, max_batch: int, lanes: int) -> SqlStore:
+async def _open_sqlite(
+    url: str, policy: Policy, max_batch: int, lanes: int, final_checkpoint: bool = True
+) -> SqlStore:
     parts = urlsplit(url)
     path = url[len(_SQLITE) :].split("?", 1)[0]
     if not path or path == ":memory:":
@@ -69,7 +74,7 @@ async def _open_sqlite(url: str, policy: Policy, max_batch: int, lanes: int) -> 
     mode = parse_qs(parts.query).get("synchronous", ["normal"])[0].lower()
     if mode not in _SYNCHRONOUS:
         raise ValueError(f"store url {url!r}: synchronous must be one of {sorted(_SYNCHRONOUS)}")
-    runner = await sqlite.SqliteRunner.connect(path, _SYNCHRONOUS[mode])
+    runner = await sqlite.SqliteRunner.connect(path, _SYNCHRONOUS[mode], final_checkpoint)
     db, reader = await sqlite.open_reader(path)
     writer = GroupWriter(runner, max_batch=max_batch, lanes=lanes, translate=sqlite.translate)
     return SqlStore(writer, lambda: reader, policy, [db.close, runner.close])

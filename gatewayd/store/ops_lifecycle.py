@@ -402,23 +402,27 @@ async def expire_queued(
     tx: Tx, policy: Policy, before: datetime, description: str, now: datetime, limit: int
 ) -> list[str]:
     """Fail up to `limit` messages still waiting in the queue (never claimed, or back in it
-    for a retry) that were accepted before `before`, oldest first; their ids. A message
-    SUBMITTING is left alone: its submit_sm may be on the wire."""
+    for a retry or after being in doubt) that were accepted before `before`, oldest first;
+    their ids. A message SUBMITTING is left alone: its submit_sm may be on the wire. One
+    that was ever in doubt is not refunded: the SMSC may have had it."""
     skip = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
     found = await tx.fetch(
-        "SELECT id FROM messages WHERE dispatch = 'queued' AND created_at < $1"
+        "SELECT id, in_doubt FROM messages WHERE dispatch = 'queued' AND created_at < $1"
         f" ORDER BY created_at, id LIMIT $2{skip}",
         tx.time(before), limit,
     )  # fmt: skip
-    ids = [str(r[0]) for r in found]
-    if not ids:
+    doubted = {str(r[0]): int(r[1]) > 0 for r in found}
+    if not doubted:
         return []
     w = _Writes()
-    loaded = await _load_ids(tx, ids)
-    for message_id in ids:
-        await _move(tx, w, policy, loaded[message_id], MessageStatus.FAILED, description, now)
+    loaded = await _load_ids(tx, list(doubted))
+    for message_id, in_doubt in doubted.items():
+        await _move(
+            tx, w, policy, loaded[message_id], MessageStatus.FAILED, description, now,
+            refundable=not in_doubt,
+        )  # fmt: skip
     await w.flush(tx)
-    return ids
+    return list(doubted)
 
 
 Receipt = tuple[str, str, MessageStatus, str, datetime]  # smsc, id, status, description, now

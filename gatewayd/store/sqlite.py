@@ -273,7 +273,8 @@ def _connect(path: str, synchronous: str) -> sqlite3.Connection:
 class Checkpointer:
     """Passive WAL checkpoints on a thread and connection of their own, one at a time."""
 
-    def __init__(self, path: str, synchronous: str) -> None:
+    def __init__(self, path: str, synchronous: str, final: str = "TRUNCATE") -> None:
+        self._final = final  # the checkpoint made at close
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="gatewayd-sqlite-checkpoint")
         self._conn = self._executor.submit(_connect, path, synchronous).result()
         self._running: Future[None] | None = None
@@ -287,7 +288,7 @@ class Checkpointer:
         self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
 
     def close(self) -> None:
-        self._executor.submit(self._checkpoint, "TRUNCATE").result()
+        self._executor.submit(self._checkpoint, self._final).result()
         self._executor.submit(self._conn.close).result()
         self._executor.shutdown(wait=True)
 
@@ -305,12 +306,15 @@ class SqliteRunner:
         self._commits = 0
 
     @classmethod
-    async def connect(cls, path: str, synchronous: str = "NORMAL") -> SqliteRunner:
+    async def connect(
+        cls, path: str, synchronous: str = "NORMAL", final_checkpoint: bool = True
+    ) -> SqliteRunner:
         executor = ThreadPoolExecutor(1, thread_name_prefix="gatewayd-sqlite-writer")
         loop = asyncio.get_running_loop()
         conn = await loop.run_in_executor(executor, _connect, path, synchronous)
         await loop.run_in_executor(executor, conn.execute, "PRAGMA wal_autocheckpoint=0")
-        checkpointer = await loop.run_in_executor(None, Checkpointer, path, synchronous)
+        final = "TRUNCATE" if final_checkpoint else "PASSIVE"
+        checkpointer = await loop.run_in_executor(None, Checkpointer, path, synchronous, final)
         return cls(executor, conn, checkpointer)
 
     async def run_batch(self, work: Sequence[Work], lane: int = 0) -> list[tuple[str, Any]]:

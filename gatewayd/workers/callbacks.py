@@ -431,7 +431,10 @@ class CallbackSender:
         tasks = list(self._tasks)
         if tasks:
             await self._drain_tasks(tasks)
-        await self._delivered.settle()
+        try:  # within the budget too: what misses it is sent again after its lease
+            await asyncio.wait_for(self._delivered.settle(), self._stop_budget)
+        except TimeoutError:
+            log.warning("callback_records_abandoned_at_stop", count=self._unrecorded)
 
     async def _drain_tasks(self, tasks: list[asyncio.Task[None]]) -> None:
         _, pending = await asyncio.wait(tasks, timeout=self._stop_budget)

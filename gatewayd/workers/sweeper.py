@@ -43,12 +43,13 @@ def expired_description(expiry: timedelta) -> str:
     """The timeline's words for a message the queue expired."""
     seconds = expiry.total_seconds()
     if seconds % 3600 == 0:
-        span = f"{seconds / 3600:g} hours"
+        size, unit = 3600, "hour"
     elif seconds % 60 == 0:
-        span = f"{seconds / 60:g} minutes"
+        size, unit = 60, "minute"
     else:
-        span = f"{seconds:g} seconds"
-    return f"Expired: not sent within {span}"
+        size, unit = 1, "second"
+    count = seconds / size
+    return f"Expired: not sent within {count:g} {unit}{'' if count == 1 else 's'}"
 
 
 class InFlight(Protocol):

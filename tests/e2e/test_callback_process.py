@@ -5,6 +5,7 @@ is replaced with nothing lost, and one whose daemon died ends by itself."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import signal
@@ -80,13 +81,19 @@ async def test_callbacks_from_another_process_on_postgresql(
         await drop()
 
 
-async def test_a_sender_process_whose_daemon_died_ends_by_itself(tmp_path: Path) -> None:
+async def _migrated(tmp_path: Path) -> Settings:
+    """Settings for a sender process alone: a migrated SQLite file, nothing in it."""
     settings = Settings.model_validate(
         {"state_dir": tmp_path, "store": {"url": f"sqlite:///{tmp_path / 'gatewayd.db'}"}}
     )
     store = await open_store(settings.store_url)
     await store.migrate()
     await store.close()
+    return settings
+
+
+async def test_a_sender_process_whose_daemon_died_ends_by_itself(tmp_path: Path) -> None:
+    settings = await _migrated(tmp_path)
     ours, theirs = socket.socketpair()
     child = subprocess.Popen(
         [sys.executable, "-m", "gatewayd.callback_process", str(theirs.fileno())],
@@ -102,6 +109,66 @@ async def test_a_sender_process_whose_daemon_died_ends_by_itself(tmp_path: Path)
     assert await asyncio.to_thread(child.wait, 15) == 0
     assert child.stdout is not None
     assert b"callback_process_orphaned" in child.stdout.read()
+
+
+async def test_a_stop_while_the_process_starts_reaches_it_once_it_listens(
+    tmp_path: Path,
+) -> None:
+    sender = CallbackProcess(await _migrated(tmp_path))
+    running = asyncio.create_task(sender.run())
+    await asyncio.sleep(0)  # run() is spawning: no socket to tell yet
+    began = asyncio.get_running_loop().time()
+    await asyncio.wait_for(sender.stop(5.0), 15)
+    await asyncio.wait_for(running, 5)
+    assert sender.exit_codes == [0]  # it stopped when told, not killed
+    assert asyncio.get_running_loop().time() - began < 5.0
+    assert sender.started == 1
+
+
+async def test_sigterm_to_the_sender_process_alone_is_ignored(tmp_path: Path) -> None:
+    """systemd and Ctrl-C signal every process of the unit or terminal at once: the sender
+    waits for its daemon's stop instead of ending early (and being started again)."""
+    sender = CallbackProcess(await _migrated(tmp_path))
+    running = asyncio.create_task(sender.run())
+    try:
+        await asyncio.wait_for(sender.ready.wait(), 15)
+        pid = sender.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGINT)
+        sender.wake()  # the socket still works both ways after the signals
+        await asyncio.sleep(0.3)
+        assert sender.pid == pid and sender.exit_codes == []
+    finally:
+        await asyncio.wait_for(sender.stop(2.0), 10)
+        await asyncio.wait_for(running, 5)
+    assert sender.exit_codes == [0]
+
+
+async def test_a_stop_during_the_restart_back_off_starts_no_other(tmp_path: Path) -> None:
+    sender = CallbackProcess(await _migrated(tmp_path), restart_min=30.0)
+    running = asyncio.create_task(sender.run())
+    await asyncio.wait_for(sender.ready.wait(), 15)
+    assert sender.pid is not None
+    os.kill(sender.pid, signal.SIGKILL)
+    async with asyncio.timeout(10):
+        while not sender.exit_codes:  # reaped: now in its 30 s back-off
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(sender.stop(1.0), 5)
+    await asyncio.wait_for(running, 5)
+    assert sender.exit_codes == [-signal.SIGKILL] and sender.started == 1
+
+
+async def test_a_cancelled_supervision_kills_its_sender_process(tmp_path: Path) -> None:
+    sender = CallbackProcess(await _migrated(tmp_path))
+    running = asyncio.create_task(sender.run())
+    await asyncio.wait_for(sender.ready.wait(), 15)
+    pid = sender.pid
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert not _alive(pid)
+    assert sender.exit_codes == [-signal.SIGKILL]
 
 
 def test_process_is_the_choice_of_gatewayd_run_only_in_auto() -> None:

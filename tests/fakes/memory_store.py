@@ -495,7 +495,7 @@ class MemoryStore:
             key=lambda m: (m.created_at, m.id),
         )[:limit]
         for m in found:
-            self._move(m, MessageStatus.FAILED, description, now, None)
+            self._move(m, MessageStatus.FAILED, description, now, None, m.in_doubt == 0)
         return [m.id for m in found]
 
     async def recover_in_doubt(

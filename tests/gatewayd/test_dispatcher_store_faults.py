@@ -190,3 +190,4 @@ def test_expired_descriptions_name_the_span() -> None:
     assert expired_description(timedelta(minutes=90)) == "Expired: not sent within 90 minutes"
     assert expired_description(timedelta(seconds=90)) == "Expired: not sent within 90 seconds"
     assert expired_description(timedelta(seconds=45)) == "Expired: not sent within 45 seconds"
+    assert expired_description(timedelta(hours=1)) == "Expired: not sent within 1 hour"

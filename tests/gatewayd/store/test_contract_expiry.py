@@ -65,3 +65,16 @@ async def test_a_message_requeued_after_a_part_was_sent_expires_too(store: Store
     await store.requeue("m1", at(3))
     assert await store.expire_queued(at(10), EXPIRED, at(10)) == ["m1"]
     assert (await store.get_message("m1")).status is MessageStatus.FAILED
+
+
+async def test_a_message_once_in_doubt_expires_without_a_refund(
+    store_factory: StoreFactory,
+) -> None:
+    store = await store_factory(refund_policy=RefundPolicy.NETWORK_REJECTED)
+    await seed(store, units=5)
+    await store.accept(new_message("m1", units=2))
+    await store.claim_queued("safaricom", 1, at(1), "smsc-a")
+    await store.requeue("m1", at(2), in_doubt=True)  # no answer: the SMSC may have it
+    assert await store.expire_queued(at(10), EXPIRED, at(10)) == ["m1"]
+    assert (await store.get_message("m1")).status is MessageStatus.FAILED
+    assert await store.balance("snd1") == 3
