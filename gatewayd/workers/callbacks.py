@@ -510,8 +510,9 @@ class CallbackSender:
     def _record_delivered(self, job: CallbackJob, now: datetime) -> None:
         """Hand the delivery to the store without holding the POST's slot until it commits:
         the endpoint has answered, so the slot is free for the next job at once (waiting
-        for the commit held each of 32 slots a store round trip longer than its POST). At
-        most `max_unrecorded` deliveries wait for their write; beyond that no job is claimed.
+        for the commit held each of 32 slots a store round trip longer than its POST). Once
+        `max_unrecorded` deliveries wait for their write, no more jobs are claimed (those in
+        flight may add up to `max_in_flight` more).
         A write that fails leaves its job leased: it is sent again after the lease, as after
         a crash between the answer and the write (delivery is at least once)."""
         self._unrecorded += 1
