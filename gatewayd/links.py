@@ -250,6 +250,13 @@ async def start_link(
     ports.append(port)
     dispatcher = Dispatcher(store, port, profile, metrics, clock, sender_type=_sender_types(store))
     link = SmscLink(key, config.name, profile.operator, pool, port, dispatcher, handler)
+    try:  # long MO messages whose last part came just before a stop
+        recovered = await handler.recover_mo()
+    except Exception:  # the store is busy or down: they are found again at the next start
+        log.exception("mo_recovery_failed", smsc=config.name)
+    else:
+        if recovered:
+            log.info("mo_recovered", smsc=config.name, messages=recovered)
     await pool.start()
     link.task = asyncio.get_running_loop().create_task(
         dispatcher.run(), name=f"dispatch:{config.name}"

@@ -338,6 +338,26 @@ class InboundMessage:
     smsc_message_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MoPart:
+    """One part of a long MO message, kept until every part of it is in (InboundStore): a
+    part is acknowledged to the SMSC once it is kept, so a restart between the parts loses
+    nothing. `key` names its message (source, destination, concatenation reference and part
+    count); `tlvs` are its optional parameters as on the wire (tag, length, value)."""
+
+    smsc: str
+    key: str
+    seq: int
+    total: int
+    source: str
+    destination: str
+    data_coding: int
+    esm_class: int
+    short_message: bytes
+    tlvs: bytes
+    received_at: datetime
+
+
 class OptOutSource(enum.StrEnum):
     """How a number came to be opted out."""
 

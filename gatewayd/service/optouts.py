@@ -169,4 +169,3 @@ class OptOuts:
                 if s.account_id in accounts and s.campaign is CampaignType.PROMOTIONAL
             }
         return sorted(owners)
-

@@ -30,6 +30,7 @@ from gatewayd.service.model import (
     MessagePage,
     MessagePart,
     MessageStatus,
+    MoPart,
     NewMessage,
     OptOut,
     OptOutSource,
@@ -308,7 +309,8 @@ class MessageStore(Protocol):
         ...
 
     async def purge_expired(self, now: datetime) -> int:
-        """Drop receipt map entries and parked receipts past their expiry; the count dropped."""
+        """Drop receipt map entries and parked receipts past their expiry, and parts of long
+        MO messages kept for a day without the rest; the count dropped."""
         ...
 
     async def queue_depth(self, operator: str | None = None) -> int: ...
@@ -347,9 +349,28 @@ class CallbackOutbox(Protocol):
 
 
 class InboundStore(Protocol):
-    async def record_inbound(self, message: InboundMessage) -> tuple[InboundMessage, bool]:
+    async def record_inbound(
+        self, message: InboundMessage, *, parts_of: tuple[str, str] | None = None
+    ) -> tuple[InboundMessage, bool]:
         """Keep an MO message; returns it and False when (smsc, smsc_message_id) was already
-        kept (a repeated deliver_sm), so the caller acks without handling it twice."""
+        kept (a repeated deliver_sm), so the caller acks without handling it twice.
+        `parts_of` (smsc, key): the kept parts it was reassembled from are dropped in the
+        same transaction."""
+        ...
+
+    async def keep_mo_part(self, part: MoPart) -> Sequence[MoPart] | None:
+        """Keep one part of a long MO message (a repeated part is kept once); once a part
+        of every number 1…total is kept, all of them in order, else None. They stay until
+        `record_inbound(…, parts_of=…)` drops them, or for a day (`purge_expired`)."""
+        ...
+
+    async def drop_mo_parts(self, smsc: str, key: str) -> None:
+        """Forget the kept parts of one long MO message (it could not be read)."""
+        ...
+
+    async def complete_mo_parts(self, smsc: str) -> Sequence[Sequence[MoPart]]:
+        """The messages of `smsc` whose parts are all kept but that were never recorded (a
+        stop between the last part and its record): their parts, in order."""
         ...
 
     async def list_inbound(

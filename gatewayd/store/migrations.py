@@ -267,6 +267,25 @@ _QUEUE_BY_AGE = [
     "CREATE INDEX messages_queue_age ON messages (created_at, id) WHERE dispatch = 'queued'",
 ]
 
+# The parts of long MO messages, kept as they come (each is acknowledged once kept) until
+# the last one lets the message be reassembled and recorded, which drops them.
+_MO_PARTS = [
+    """CREATE TABLE mo_parts (
+        smsc text NOT NULL,
+        key text NOT NULL,
+        seq integer NOT NULL,
+        total integer NOT NULL,
+        source text NOT NULL,
+        destination text NOT NULL,
+        data_coding integer NOT NULL,
+        esm_class integer NOT NULL,
+        short_message {blob} NOT NULL,
+        tlvs {blob} NOT NULL,
+        received_at {ts} NOT NULL,
+        PRIMARY KEY (smsc, key, seq))""",
+    "CREATE INDEX mo_parts_received ON mo_parts (received_at)",
+]
+
 _PG_ONLY = "{pg_only}"
 
 
@@ -283,6 +302,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migration(3, "account callback_on_sent", _ACCOUNT_CALLBACK_ON_SENT),
     _migration(4, "callback outbox by message seq", _OUTBOX_BY_MESSAGE_SEQ),
     _migration(5, "queue by age", _QUEUE_BY_AGE),
+    _migration(6, "long MO parts", _MO_PARTS),
 )
 
 _BOOKKEEPING = {

@@ -190,9 +190,7 @@ async def post(
         sender_id, units,
     )  # fmt: skip
     if after is None:
-        row = await tx.fetchrow(
-            "SELECT balance FROM floats WHERE sender_id = $1", sender_id
-        )
+        row = await tx.fetchrow("SELECT balance FROM floats WHERE sender_id = $1", sender_id)
         if row is None:
             raise NotFound(f"sender {sender_id}")
         raise InsufficientBalance(sender_id, -units, int(row["balance"]))
@@ -221,4 +219,3 @@ async def ledger_sum(tx: Tx, sender_id: str) -> int:
         "SELECT COALESCE(SUM(units), 0) FROM ledger_entries WHERE sender_id = $1", sender_id
     )
     return int(value)
-

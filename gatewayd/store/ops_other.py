@@ -11,6 +11,7 @@ from gatewayd.service.model import (
     IdempotentResponse,
     InboundMessage,
     LedgerKind,
+    MoPart,
     Package,
     TopUp,
     TopUpMethod,
@@ -139,9 +140,7 @@ async def settle_topup(
     return topup, True
 
 
-async def list_topups(
-    tx: Tx, account_id: str | None, status: TopUpStatus | None
-) -> list[TopUp]:
+async def list_topups(tx: Tx, account_id: str | None, status: TopUpStatus | None) -> list[TopUp]:
     where, args = ["TRUE"], []
     if account_id is not None:
         args.append(account_id)
@@ -157,8 +156,7 @@ async def list_topups(
 
 async def pending_topups_before(tx: Tx, cutoff: datetime) -> list[TopUp]:
     found = await tx.fetch(
-        "SELECT * FROM topups WHERE status = 'PENDING' AND created_at < $1"
-        " ORDER BY created_at, id",
+        "SELECT * FROM topups WHERE status = 'PENDING' AND created_at < $1 ORDER BY created_at, id",
         tx.time(cutoff),
     )
     return [rows.topup(tx, r) for r in found]
@@ -186,17 +184,13 @@ async def put_idempotent(tx: Tx, r: IdempotentResponse) -> IdempotentResponse:
 
 
 async def purge_idempotent(tx: Tx, before: datetime) -> int:
-    return await tx.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < $1", tx.time(before)
-    )
+    return await tx.execute("DELETE FROM idempotency_keys WHERE created_at < $1", tx.time(before))
 
 
 # -- callback outbox -----------------------------------------------------------------------
 
 
-async def claim_callbacks(
-    tx: Tx, now: datetime, limit: int, lease: timedelta
-) -> list[CallbackJob]:
+async def claim_callbacks(tx: Tx, now: datetime, limit: int, lease: timedelta) -> list[CallbackJob]:
     skip = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
     found = await tx.fetch(
         "SELECT id FROM callback_outbox WHERE state = 'pending' AND next_attempt_at <= $1"
@@ -263,9 +257,7 @@ async def finish_callbacks_done(
     return [None if job_id in found else NotFound(f"callback {job_id}") for job_id, _ in jobs]
 
 
-async def reschedule_callback(
-    tx: Tx, job_id: int, next_attempt_at: datetime, error: str
-) -> None:
+async def reschedule_callback(tx: Tx, job_id: int, next_attempt_at: datetime, error: str) -> None:
     changed = await tx.execute(
         "UPDATE callback_outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
         job_id, tx.time(next_attempt_at), error,
@@ -284,12 +276,73 @@ async def list_callbacks(tx: Tx, message_id: str) -> list[CallbackJob]:
 
 
 async def callback_backlog(tx: Tx) -> int:
-    return int(
-        await tx.fetchval("SELECT COUNT(*) FROM callback_outbox WHERE state = 'pending'")
-    )
+    return int(await tx.fetchval("SELECT COUNT(*) FROM callback_outbox WHERE state = 'pending'"))
 
 
 # -- inbound messages ----------------------------------------------------------------------
+
+
+MO_PARTS_TTL = timedelta(days=1)  # a long MO whose other parts never came is dropped then
+_MO_COLUMNS = (
+    "smsc, key, seq, total, source, destination, data_coding, esm_class, short_message,"
+    " tlvs, received_at"
+)
+
+
+async def keep_mo_part(tx: Tx, part: MoPart) -> list[MoPart] | None:
+    await tx.execute(
+        f"INSERT INTO mo_parts ({_MO_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " $10, $11) ON CONFLICT DO NOTHING",
+        part.smsc, part.key, part.seq, part.total, part.source, part.destination,
+        part.data_coding, part.esm_class, part.short_message, part.tlvs,
+        tx.time(part.received_at),
+    )  # fmt: skip
+    parts = await _mo_parts_of(tx, part.smsc, part.key)
+    return parts if _whole(parts) else None
+
+
+async def complete_mo_parts(tx: Tx, smsc: str) -> list[list[MoPart]]:
+    found = await tx.fetch(
+        "SELECT key FROM mo_parts WHERE smsc = $1 GROUP BY key HAVING count(*) >= max(total)",
+        smsc,
+    )
+    complete = []
+    for row in found:
+        parts = await _mo_parts_of(tx, smsc, str(row[0]))
+        if _whole(parts):
+            complete.append(parts)
+    return complete
+
+
+async def drop_mo_parts(tx: Tx, smsc: str, key: str) -> None:
+    await tx.execute("DELETE FROM mo_parts WHERE smsc = $1 AND key = $2", smsc, key)
+
+
+async def purge_mo_parts(tx: Tx, now: datetime) -> int:
+    return await tx.execute(
+        "DELETE FROM mo_parts WHERE received_at <= $1", tx.time(now - MO_PARTS_TTL)
+    )
+
+
+async def _mo_parts_of(tx: Tx, smsc: str, key: str) -> list[MoPart]:
+    found = await tx.fetch(
+        f"SELECT {_MO_COLUMNS} FROM mo_parts WHERE smsc = $1 AND key = $2 ORDER BY seq",
+        smsc, key,
+    )  # fmt: skip
+    return [_mo_part(tx, r) for r in found]
+
+
+def _mo_part(tx: Tx, r: Row) -> MoPart:
+    return MoPart(
+        smsc=r[0], key=r[1], seq=int(r[2]), total=int(r[3]), source=r[4], destination=r[5],
+        data_coding=int(r[6]), esm_class=int(r[7]), short_message=bytes(r[8]),
+        tlvs=bytes(r[9]), received_at=tx.datetime(r[10]),
+    )  # fmt: skip
+
+
+def _whole(parts: list[MoPart]) -> bool:
+    """A part of every number 1…total (the parts' own totals agreeing)."""
+    return bool(parts) and {p.seq for p in parts} == set(range(1, parts[0].total + 1))
 
 
 async def record_inbound(tx: Tx, m: InboundMessage) -> tuple[InboundMessage, bool]:

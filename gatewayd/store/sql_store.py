@@ -25,6 +25,7 @@ from gatewayd.service.model import (
     Message,
     MessagePage,
     MessageStatus,
+    MoPart,
     NewMessage,
     OptOut,
     OptOutSource,
@@ -113,9 +114,7 @@ class SqlStore:
         return await self._read(ledger.list_accounts)
 
     async def set_account_callback_on_sent(self, account_id: str, on: bool) -> Account:
-        return await self._write(
-            lambda tx: ledger.set_account_callback_on_sent(tx, account_id, on)
-        )
+        return await self._write(lambda tx: ledger.set_account_callback_on_sent(tx, account_id, on))
 
     async def create_api_client(
         self, account_id: str, client_id: str, secret_hash: str, now: datetime
@@ -236,17 +235,22 @@ class SqlStore:
     ) -> MessagePage:
         return await self._read(
             lambda tx: msgs.list_messages(
-                tx, account_id, status=status, sender_id=sender_id, contact=contact,
-                since=since, until=until, limit=limit, cursor=cursor,
+                tx,
+                account_id,
+                status=status,
+                sender_id=sender_id,
+                contact=contact,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
             )
         )
 
     async def claim_queued(
         self, operator: str, limit: int, now: datetime, smsc: str
     ) -> Sequence[Message]:
-        return await self._write_plain(
-            lambda tx: msgs.claim_queued(tx, operator, limit, now, smsc)
-        )
+        return await self._write_plain(lambda tx: msgs.claim_queued(tx, operator, limit, now, smsc))
 
     async def record_submit(
         self, message_id: str, part: int, smsc: str, smsc_message_id: str, now: datetime
@@ -295,9 +299,7 @@ class SqlStore:
         not_before: datetime | None = None,
         in_doubt: bool = False,
     ) -> None:
-        await self._write_plain(
-            lambda tx: life.requeue(tx, message_id, now, not_before, in_doubt)
-        )
+        await self._write_plain(lambda tx: life.requeue(tx, message_id, now, not_before, in_doubt))
 
     async def submitting_on(self, smsc: str, before: datetime) -> Sequence[str]:
         return await self._read(lambda tx: life.submitting_on(tx, smsc, before))
@@ -321,9 +323,7 @@ class SqlStore:
             return []
         batch = list(receipts)
         try:
-            return await self._write_plain(
-                lambda tx: life.record_receipts(tx, self.policy, batch)
-            )
+            return await self._write_plain(lambda tx: life.record_receipts(tx, self.policy, batch))
         except Exception:
             if len(batch) == 1:
                 raise
@@ -355,7 +355,10 @@ class SqlStore:
         return await self._write(lambda tx: life.recover_in_doubt(tx, self.policy, now, policy))
 
     async def purge_expired(self, now: datetime) -> int:
-        return await self._write(lambda tx: life.purge_expired(tx, now))
+        async def op(tx: Tx) -> int:
+            return await life.purge_expired(tx, now) + await other.purge_mo_parts(tx, now)
+
+        return await self._write(op)
 
     async def queue_depth(self, operator: str | None = None) -> int:
         return await self._read(lambda tx: msgs.queue_depth(tx, operator))
@@ -405,8 +408,25 @@ class SqlStore:
 
     # -- inbound ----------------------------------------------------------------------------
 
-    async def record_inbound(self, message: InboundMessage) -> tuple[InboundMessage, bool]:
-        return await self._write(lambda tx: other.record_inbound(tx, message))
+    async def record_inbound(
+        self, message: InboundMessage, *, parts_of: tuple[str, str] | None = None
+    ) -> tuple[InboundMessage, bool]:
+        async def op(tx: Tx) -> tuple[InboundMessage, bool]:
+            kept = await other.record_inbound(tx, message)
+            if parts_of is not None:
+                await other.drop_mo_parts(tx, *parts_of)
+            return kept
+
+        return await self._write(op)
+
+    async def keep_mo_part(self, part: MoPart) -> Sequence[MoPart] | None:
+        return await self._write(lambda tx: other.keep_mo_part(tx, part))
+
+    async def drop_mo_parts(self, smsc: str, key: str) -> None:
+        await self._write(lambda tx: other.drop_mo_parts(tx, smsc, key))
+
+    async def complete_mo_parts(self, smsc: str) -> Sequence[Sequence[MoPart]]:
+        return await self._read(lambda tx: other.complete_mo_parts(tx, smsc))
 
     async def list_inbound(
         self, account_id: str, *, limit: int = 50, before: datetime | None = None
@@ -438,8 +458,16 @@ class SqlStore:
     ) -> TopUp:
         return await self._write(
             lambda tx: other.create_topup(
-                tx, topup_id, account_id, sender_id, package_id, units, amount_cents, method,
-                now, phone,
+                tx,
+                topup_id,
+                account_id,
+                sender_id,
+                package_id,
+                units,
+                amount_cents,
+                method,
+                now,
+                phone,
             )
         )
 

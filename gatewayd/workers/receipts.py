@@ -31,6 +31,7 @@ from gatewayd.metrics import DaemonMetrics, Tally
 from gatewayd.service.model import (
     InboundMessage,
     MessageStatus,
+    MoPart,
     ReceiptOutcome,
     ReceiptResult,
     SenderId,
@@ -50,12 +51,12 @@ from smpp.core.text import (
     reassemble,
     split_udh,
 )
+from smpp.core.tlv import pack_tlvs, unpack_tlvs
 
 log = get_logger("gatewayd.receipts")
 
 Clock = Callable[[], datetime]
 DESC_DELIVERED = "Message delivered to handset"
-MAX_PENDING_MO = 1000  # long MO messages being reassembled, at most (oldest dropped)
 
 
 # record_receipt's arguments: smsc, smsc_message_id, status, description, now.
@@ -146,7 +147,6 @@ class ReceiptHandler:
         self.source = source
         self._metrics = metrics
         self._clock = clock
-        self._pending_mo: dict[tuple[str, str, int, int], list[InboundPart]] = {}
         self._owners = SenderOwners(store, source.operator)
         self._counters: dict[tuple[str, str], Tally] = {}
         self._lag = metrics.deferred.histogram(metrics.receipt_lag.labels(source.smsc))
@@ -233,50 +233,72 @@ class ReceiptHandler:
     # -- mobile originated ------------------------------------------------------------------
 
     async def _mo(self, pdu: DeliverPdu) -> None:
-        part = InboundPart(pdu.data_coding, pdu.short_message, pdu.esm_class, pdu.tlvs)
         info = concat_info(pdu.short_message, pdu.esm_class, pdu.tlvs)
         if info is None or info.total == 1:
             body = info.body if info is not None else _body(pdu)
-            await self._keep_mo(pdu, decode_short_message(pdu.data_coding, body).text)
+            text = decode_short_message(pdu.data_coding, body).text
+            await self._keep_mo(pdu.source_addr, pdu.destination_addr, text)
             return
-        key = (pdu.source_addr, pdu.destination_addr, info.reference, info.total)
-        parts = self._pending_mo.setdefault(key, [])
-        parts.append(part)
-        seen = {concat_info(p.short_message, p.esm_class, p.tlvs) for p in parts}
-        if len({s.seq for s in seen if s is not None}) < info.total:
-            self._trim_pending()
-            return
-        del self._pending_mo[key]
+        key = f"{pdu.source_addr}|{pdu.destination_addr}|{info.reference}|{info.total}"
+        part = MoPart(
+            smsc=self.source.smsc, key=key, seq=info.seq, total=info.total,
+            source=pdu.source_addr, destination=pdu.destination_addr,
+            data_coding=pdu.data_coding, esm_class=pdu.esm_class,
+            short_message=pdu.short_message, tlvs=pack_tlvs(pdu.tlvs),
+            received_at=self._clock(),
+        )  # fmt: skip
+        parts = await self._store.keep_mo_part(part)  # kept before the ack: a restart loses none
+        if parts is not None:
+            await self._whole_mo(parts)
+
+    async def recover_mo(self) -> int:
+        """Record the long MO messages whose parts all came but that a stop kept from being
+        recorded (between the last part and its record); how many. Run once at start."""
+        complete = await self._store.complete_mo_parts(self.source.smsc)
+        for parts in complete:
+            await self._whole_mo(parts)
+        return len(complete)
+
+    async def _whole_mo(self, parts: Sequence[MoPart]) -> None:
+        """Every part of a long MO is kept: reassemble it, record it, drop its parts."""
+        first = parts[0]
+        inbound = [
+            InboundPart(p.data_coding, p.short_message, p.esm_class, unpack_tlvs(p.tlvs))
+            for p in parts
+        ]
         try:
-            text = reassemble(parts)
+            text = reassemble(inbound)
         except ValueError as exc:
             log.warning("mo_unreadable", smsc=self.source.smsc, reason=str(exc))
-            return
-        await self._keep_mo(pdu, text)
+            text = None
+        await self._keep_mo(first.source, first.destination, text, (first.smsc, first.key))
 
-    def _trim_pending(self) -> None:
-        while len(self._pending_mo) > MAX_PENDING_MO:
-            oldest = next(iter(self._pending_mo))
-            del self._pending_mo[oldest]
-
-    async def _keep_mo(self, pdu: DeliverPdu, text: str | None) -> None:
+    async def _keep_mo(
+        self,
+        source: str,
+        destination: str,
+        text: str | None,
+        parts_of: tuple[str, str] | None = None,
+    ) -> None:
         if text is None:
-            log.warning("mo_binary_dropped", smsc=self.source.smsc, data_coding=pdu.data_coding)
+            log.warning("mo_binary_dropped", smsc=self.source.smsc, destination=destination)
+            if parts_of is not None:  # nothing to keep: its parts need not wait for a day
+                await self._store.drop_mo_parts(*parts_of)
             return
         now = self._clock()
-        owner = await self._owners.lookup(pdu.destination_addr, now)
+        owner = await self._owners.lookup(destination, now)
         message = InboundMessage(
             id=str(uuid.uuid4()),
             smsc=self.source.smsc,
             operator=self.source.operator,
-            source=_msisdn(pdu.source_addr),
-            destination=pdu.destination_addr,
+            source=_msisdn(source),
+            destination=destination,
             text=text,
             received_at=now,
             account_id=owner[0] if owner else None,
             sender_id=owner[1] if owner else None,
         )
-        kept, new = await self._store.record_inbound(message)
+        kept, new = await self._store.record_inbound(message, parts_of=parts_of)
         if new:
             self._metrics.inbound.labels(self.source.smsc).inc()
         log.info("mo_received", smsc=self.source.smsc, inbound_id=kept.id, new=new)

@@ -267,3 +267,29 @@ def _raw(tag: Tag, value: int | str | bytes) -> bytes:
     if len(value) > 0xFFFF:
         raise TlvValueError(f"{tag_name(tag)} is longer than 65535 octets")
     return value
+
+
+def pack_tlvs(tlvs: Mapping[int, bytes]) -> bytes:
+    """`tlvs` as they go on the wire (tag and length as 16-bit big-endian, then the value),
+    in their order: a form to keep them in and read back with `unpack_tlvs`."""
+    return b"".join(
+        tag.to_bytes(2, "big") + len(value).to_bytes(2, "big") + value
+        for tag, value in tlvs.items()
+    )
+
+
+def unpack_tlvs(data: bytes) -> dict[int, bytes]:
+    """The TLVs `pack_tlvs` wrote, in order; ValueError when `data` does not end on one."""
+    tlvs: dict[int, bytes] = {}
+    pos = 0
+    while pos < len(data):
+        if pos + 4 > len(data):
+            raise ValueError("truncated TLV header")
+        tag = int.from_bytes(data[pos : pos + 2], "big")
+        size = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        end = pos + 4 + size
+        if end > len(data):
+            raise ValueError(f"TLV 0x{tag:04x} longer than the data")
+        tlvs[tag] = data[pos + 4 : end]
+        pos = end
+    return tlvs

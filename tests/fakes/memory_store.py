@@ -31,6 +31,7 @@ from gatewayd.service.model import (
     MessagePage,
     MessagePart,
     MessageStatus,
+    MoPart,
     NewMessage,
     OptOut,
     OptOutSource,
@@ -91,6 +92,7 @@ class MemoryStore:
         self._idempotent: dict[_Key, IdempotentResponse] = {}
         self._callbacks: dict[int, CallbackJob] = {}
         self._inbound: dict[str, InboundMessage] = {}
+        self._mo_parts: dict[tuple[str, str], dict[int, MoPart]] = {}
         self._opt_outs: dict[_Key, OptOut] = {}
         self._ids = itertools.count(1)
         self.closed = False
@@ -576,7 +578,16 @@ class MemoryStore:
             del self._receipt_map[k]
         for k in gone_parked:
             del self._parked[k]
-        return len(gone) + len(gone_parked)
+        cutoff = now - timedelta(days=1)  # the SQL stores' MO_PARTS_TTL
+        before = sum(len(p) for p in self._mo_parts.values())
+        for key, parts in list(self._mo_parts.items()):
+            kept = {seq: part for seq, part in parts.items() if part.received_at > cutoff}
+            if kept:
+                self._mo_parts[key] = kept
+            else:
+                del self._mo_parts[key]
+        dropped = before - sum(len(p) for p in self._mo_parts.values())
+        return len(gone) + len(gone_parked) + dropped
 
     # -- the message state machine --------------------------------------------------------
 
@@ -708,7 +719,11 @@ class MemoryStore:
 
     # -- inbound --------------------------------------------------------------------------
 
-    async def record_inbound(self, message: InboundMessage) -> tuple[InboundMessage, bool]:
+    async def record_inbound(
+        self, message: InboundMessage, *, parts_of: tuple[str, str] | None = None
+    ) -> tuple[InboundMessage, bool]:
+        if parts_of is not None:
+            self._mo_parts.pop(parts_of, None)
         if message.smsc_message_id is not None:
             for kept in self._inbound.values():
                 if (kept.smsc, kept.smsc_message_id) == (message.smsc, message.smsc_message_id):
@@ -717,6 +732,25 @@ class MemoryStore:
             return self._inbound[message.id], False
         self._inbound[message.id] = message
         return message, True
+
+    async def keep_mo_part(self, part: MoPart) -> Sequence[MoPart] | None:
+        parts = self._mo_parts.setdefault((part.smsc, part.key), {})
+        parts.setdefault(part.seq, part)
+        return self._whole_mo(parts)
+
+    async def drop_mo_parts(self, smsc: str, key: str) -> None:
+        self._mo_parts.pop((smsc, key), None)
+
+    async def complete_mo_parts(self, smsc: str) -> Sequence[Sequence[MoPart]]:
+        found = (self._whole_mo(p) for (s, _), p in self._mo_parts.items() if s == smsc)
+        return [whole for whole in found if whole is not None]
+
+    @staticmethod
+    def _whole_mo(parts: dict[int, MoPart]) -> list[MoPart] | None:
+        ordered = [parts[seq] for seq in sorted(parts)]
+        if not ordered or set(parts) != set(range(1, ordered[0].total + 1)):
+            return None
+        return ordered
 
     async def list_inbound(
         self, account_id: str, *, limit: int = 50, before: datetime | None = None

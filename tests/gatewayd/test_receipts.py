@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gatewayd.service.model import CampaignType, InboundMessage, MessageStatus, SenderType
 from gatewayd.service.optouts import Action, Outcome
 from gatewayd.workers.receipts import ReceiptHandler, ReceiptSource
@@ -109,6 +111,51 @@ async def test_long_mo_is_kept_once_when_every_part_arrived() -> None:
         )
     [inbound] = b.store._inbound.values()
     assert inbound.text == text
+
+
+async def test_a_long_mo_survives_a_restart_between_its_parts() -> None:
+    """Each part is kept before it is acknowledged: a handler started afresh (a restart)
+    finishes the message from what the store kept, and the parts are dropped with it."""
+    b = await bench()
+    text = "Habari ya asubuhi, nataka kujua bei ya vifurushi vyenu vipya " * 7
+    first, *rest = plan_message(text, LongMessageMethod.UDH8, 9).parts
+    assert len(rest) == 2
+    await handler(b).handle(
+        Deliver(first.short_message, esm_class=first.esm_class_flags, destination_addr="20880")
+    )
+    again = handler(b)  # nothing of the first handler's memory
+    for part in [rest[0], rest[0], rest[1]]:  # the SMSC repeats a part too
+        await again.handle(
+            Deliver(part.short_message, esm_class=part.esm_class_flags, destination_addr="20880")
+        )
+    [inbound] = b.store._inbound.values()
+    assert inbound.text == text
+    assert b.store._mo_parts == {}
+    assert await again.recover_mo() == 0
+
+
+async def test_a_whole_long_mo_left_unrecorded_by_a_stop_is_recorded_at_start() -> None:
+    b = await bench()
+    text = "Tafadhali nitumie taarifa za akaunti yangu ya mwezi huu " * 4
+    plan = plan_message(text, LongMessageMethod.UDH16, 0x1234)
+    h = handler(b)
+    real = b.store.record_inbound
+
+    async def stopped(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("stopped between the last part and its record")
+
+    b.store.record_inbound = stopped  # type: ignore[method-assign,assignment]
+    for part in plan.parts[:-1]:
+        await h.handle(Deliver(part.short_message, esm_class=part.esm_class_flags))
+    last = plan.parts[-1]
+    with pytest.raises(ConnectionError):  # no ack: the SMSC may send it again (kept once)
+        await h.handle(Deliver(last.short_message, esm_class=last.esm_class_flags))
+    b.store.record_inbound = real  # type: ignore[method-assign]
+    assert not b.store._inbound
+    assert await handler(b).recover_mo() == 1
+    [inbound] = b.store._inbound.values()
+    assert inbound.text == text
+    assert await handler(b).recover_mo() == 0
 
 
 class KeywordSpy:

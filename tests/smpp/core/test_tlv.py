@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smpp.core.tlv import (
     EMPTY_TLVS,
@@ -12,10 +14,12 @@ from smpp.core.tlv import (
     TlvValueError,
     cstr_value,
     int_value,
+    pack_tlvs,
     read_cstr,
     read_int,
     read_network_error_code,
     tag_name,
+    unpack_tlvs,
     with_tlvs,
 )
 
@@ -74,3 +78,18 @@ def test_empty_tlvs_is_immutable() -> None:
     with pytest.raises(TypeError):
         EMPTY_TLVS[1] = b""  # type: ignore[index]
     assert len(EMPTY_TLVS) == 0
+
+
+@given(st.dictionaries(st.integers(0, 0xFFFF), st.binary(max_size=300), max_size=8))
+def test_packed_tlvs_read_back_the_same_in_order(tlvs: dict[int, bytes]) -> None:
+    unpacked = unpack_tlvs(pack_tlvs(tlvs))
+    assert unpacked == tlvs and list(unpacked) == list(tlvs)
+
+
+def test_packed_tlvs_are_the_wire_form_and_a_cut_one_is_refused() -> None:
+    packed = pack_tlvs({0x020C: b"\x12\x34", 0x0424: b""})
+    assert packed == bytes.fromhex("020c0002123404240000")
+    with pytest.raises(ValueError, match="header"):
+        unpack_tlvs(packed[:-1])
+    with pytest.raises(ValueError, match="longer"):
+        unpack_tlvs(packed[:5])
