@@ -300,7 +300,12 @@ class Daemon:
             on_accepted=self._kick,  # the light Accepted: no full Message built per send
             sender_cache_ttl=SENDER_CACHE_TTL,
             opt_outs=self.opt_outs,
+            served=self._served_operators,
         )
+
+    def _served_operators(self) -> frozenset[str]:
+        """Operators with an [[smsc]] table (enabled or not) in the running configuration."""
+        return frozenset(smsc.operator for smsc in self.settings.smsc)
 
     def _topups(self, store: Store) -> TopUps:
         """The top-up use-cases; M-Pesa through Daraja only when [mpesa] is configured."""

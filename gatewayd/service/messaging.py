@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -202,6 +202,10 @@ class MessagingService:
     # second: the read was a store round trip per send, and a suspension or a campaign change
     # made elsewhere takes effect within that second. Refusals are never remembered.
     sender_cache_ttl: float = 0.0
+    # The operators the daemon has an SMSC for (enabled or not: a disabled one is paused, its
+    # messages wait); a recipient on any other network is refused like an unrouted number
+    # ("No matching sender"), not charged for a message that could only expire. None: all.
+    served: Callable[[], Collection[str]] | None = None
     _urls_ok: set[tuple[CallbackPolicy, str]] = field(default_factory=set, init=False, repr=False)
     _senders_seen: dict[tuple[str, str], tuple[datetime, list[SenderId]]] = field(
         default_factory=dict, init=False, repr=False
@@ -469,7 +473,10 @@ class MessagingService:
         match = self.prefixes.current.match(msisdn)
         if match is None:
             raise errors.InvalidNumber("not an allocated Kenyan mobile number range")
-        return msisdn, match.operator
+        operator = match.operator
+        if operator is not None and self.served is not None and operator not in self.served():
+            return msisdn, None
+        return msisdn, operator
 
     async def _check_opt_out(self, sender: SenderId, msisdn: str) -> None:
         if self.opt_outs is None or sender.campaign is not CampaignType.PROMOTIONAL:

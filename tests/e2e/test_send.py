@@ -196,3 +196,14 @@ async def test_transmitter_and_receiver_binds(tmp_path: Path) -> None:
             assert (await gw.wait_status(sent["message_id"]))["status"] == "DELIVERED"
         modes = {b.mode.value for b in gw.sim.records("safaricom").bound}
         assert modes == {"tx", "rx"}
+
+
+async def test_a_network_with_no_smsc_configured_is_refused_not_charged(tmp_path: Path) -> None:
+    smscs = personalities()
+    del smscs["telkom"]  # KIMISMS has a Telkom sender ID, the daemon no Telkom SMSC
+    async with running_gateway(tmp_path, smscs) as gw:
+        status, body = await gw.send(TELKOM, "Hello Telkom")
+        assert (status, body["sender_name"][0]) == (400, "No matching sender"), body
+        assert await gw.balance("acme-kim-tel") == 0
+        status, sent = await gw.send(SAFARICOM, "Hello Safaricom")
+        assert status == 200, sent

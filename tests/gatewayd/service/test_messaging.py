@@ -12,7 +12,7 @@ import pytest
 from gatewayd.service import errors
 from gatewayd.service.callback_policy import CallbackPolicy
 from gatewayd.service.messaging import new_message_id
-from gatewayd.service.model import MessageStatus, SenderStatus
+from gatewayd.service.model import LedgerKind, MessageStatus, SenderStatus
 from routing import Operator, PrefixTable
 from tests.http_api.world import (
     AIRTEL_NUMBER,
@@ -255,3 +255,22 @@ async def test_after_accept_hook_sees_accepted_messages_only(world: World) -> No
     with pytest.raises(errors.SenderNotFound):
         await send(world, sender_name="NOPE")
     assert seen == [accepted.id]
+
+
+async def test_a_network_without_an_smsc_is_refused_as_unrouted_and_costs_nothing(
+    world: World,
+) -> None:
+    """A sender ID on Airtel and float for it, but no [[smsc]] for Airtel: the message could
+    only wait and expire, so it is refused as a send to an unrouted range is."""
+    await world.store.post_entry("s-a-air", LedgerKind.TOPUP, 5, "test", "float", "t", T0)
+    served = {"safaricom"}
+    world.messaging.served = lambda: served
+    with pytest.raises(errors.NoMatchingSender) as caught:
+        await send(world, contact=AIRTEL_NUMBER)
+    assert (caught.value.field, caught.value.reason) == ("sender_name", "No matching sender")
+    assert await world.store.balance("s-a-air") == 5
+    assert await world.store.queue_depth() == 0
+    served.add("airtel")  # an [[smsc]] for Airtel (a reload): the same send goes
+    message = await send(world, contact=AIRTEL_NUMBER)
+    assert message.operator == "airtel"
+    assert await world.store.balance("s-a-air") == 4
