@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from billing import ledger
+
 
 class SenderType(enum.StrEnum):
     """An alphanumeric sender name or a numeric short code (two-way)."""
@@ -30,13 +32,10 @@ class SenderStatus(enum.StrEnum):
     SUSPENDED = "suspended"
 
 
-class LedgerKind(enum.StrEnum):
-    """Every movement of a float is one of these, appended, never edited."""
-
-    TOPUP = "topup"
-    DEBIT = "debit"
-    REFUND = "refund"
-    ADJUSTMENT = "adjustment"
+# The money rules are billing.ledger's, defined once: every movement of a float is a
+# LedgerKind; RefundPolicy says when a failed message's units go back.
+LedgerKind = ledger.EntryKind
+RefundPolicy = ledger.RefundPolicy
 
 
 class MessageStatus(enum.StrEnum):
@@ -58,18 +57,6 @@ class DispatchState(enum.StrEnum):
     QUEUED = "queued"
     SUBMITTING = "submitting"
     DONE = "done"
-
-
-class RefundPolicy(enum.StrEnum):
-    """When a failed message's units go back to the float.
-
-    NEVER (seed 000's rule): a message that was accepted is paid for. NETWORK_REJECTED: a message
-    the network never accepted (every part refused at submit, or failed before submitting) is
-    refunded once; one the network accepted and later reported undelivered is not.
-    """
-
-    NEVER = "never"
-    NETWORK_REJECTED = "network_rejected"
 
 
 class InDoubtPolicy(enum.StrEnum):

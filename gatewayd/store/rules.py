@@ -11,6 +11,7 @@ import binascii
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from billing import ledger
 from gatewayd.service.model import (
     MessageStatus,
     PartStatus,
@@ -64,11 +65,12 @@ def part_after_receipt(
 
 
 def refund_due(policy: RefundPolicy, network_ids: Iterable[str | None], refunded: int) -> bool:
-    """Whether a message that just failed gets its units back: only under NETWORK_REJECTED,
-    only when no part ever got a network message id, and only once."""
-    if policy is not RefundPolicy.NETWORK_REJECTED or refunded:
+    """Whether a message that just failed gets its units back (`billing.ledger.refund_due`):
+    the network accepted it when any part got a network message id; and only once."""
+    if refunded:
         return False
-    return all(i is None for i in network_ids)
+    accepted = any(i is not None for i in network_ids)
+    return ledger.refund_due(policy, network_accepted=accepted)
 
 
 def wants_callback(status: MessageStatus, url: str | None, on_sent: bool) -> bool:
