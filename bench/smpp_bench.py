@@ -65,6 +65,7 @@ from smpp.aio.slot import BindSlot
 from smpp.core.codec import decode, encode
 from smpp.core.pdu import BindTransceiverResp, SubmitSm
 from smpp.core.session import EsmeSession, SessionConfig
+from smpp.sim.priority import ahead_of_neighbours
 
 SUBMIT = SubmitSm(
     source_addr="KIMISMS",
@@ -298,7 +299,7 @@ async def contract(tps: int, seconds: float) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     outcome = _Outcomes(loop)
     try:
-        with _heap_frozen(), _ahead_of_neighbours():
+        with _heap_frozen(), ahead_of_neighbours():
             end = loop.time() + seconds + 1.5
             while loop.time() < end:
                 await pool.wait_capacity()
@@ -344,23 +345,6 @@ class _Outcomes:
     async def all_done(self) -> None:
         if self.pending:
             await self._idle
-
-
-@contextlib.contextmanager
-def _ahead_of_neighbours() -> Iterator[None]:
-    """This process at nice -10 while it holds a contract (where it may: root), so that the
-    other work on a shared machine takes its turns after the pool's, not in the middle of
-    its pace; the pool is measured, not the neighbours. Skipped without root."""
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, -10)
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
 @contextlib.contextmanager

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 from collections.abc import Iterator
 
 import pytest
 
+from smpp.sim import priority
 from tests.smpp.aio.conftest import StartPool
 from tests.smpp.aio.helpers import sms
 from tests.smpp.aio.sim_process import SimProcess
@@ -36,20 +36,11 @@ def frozen_heap() -> Iterator[None]:
 
 @pytest.fixture
 def ahead_of_neighbours() -> Iterator[None]:
-    """This process at nice -10 while it holds the contract (where it may: root, as in CI),
-    so that the services and leftovers on a shared machine take their turns after the pool's,
-    not in the middle of its pace: a stall makes the pool send what it owes at its caps,
-    where only 6 ms stand between its clock and the SMSC's sliding second."""
-    before = os.getpriority(os.PRIO_PROCESS, 0)
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, -10)
-    except OSError:
+    """The test's process at nice -10 while it holds the contract (where it may: root, as in
+    CI): after a stall the pool sends what it owes at its caps, where only 6 ms stand between
+    its clock and the SMSC's sliding second."""
+    with priority.ahead_of_neighbours():
         yield
-        return
-    try:
-        yield
-    finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)
 
 
 @pytest.mark.slow
