@@ -270,7 +270,8 @@ class ReceiptHandler:
             text = reassemble(inbound)
         except ValueError as exc:
             log.warning("mo_unreadable", smsc=self.source.smsc, reason=str(exc))
-            text = None
+            await self._store.drop_mo_parts(first.smsc, first.key)  # it will not read better
+            return
         await self._keep_mo(first.source, first.destination, text, (first.smsc, first.key))
 
     async def _keep_mo(
