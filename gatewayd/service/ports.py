@@ -360,8 +360,10 @@ class InboundStore(Protocol):
 
     async def keep_mo_part(self, part: MoPart) -> Sequence[MoPart] | None:
         """Keep one part of a long MO message (a repeated part is kept once); once a part
-        of every number 1…total is kept, all of them in order, else None. They stay until
-        `record_inbound(…, parts_of=…)` drops them, or for a day (`purge_expired`)."""
+        of every number 1…total is kept, all of them in order, else None. A repeat of a part
+        of a whole message hands it out again (its record may have failed: the SMSC resends
+        what was not acknowledged). They stay until `record_inbound(…, parts_of=…)` drops
+        them, or for a day (`purge_expired`)."""
         ...
 
     async def drop_mo_parts(self, smsc: str, key: str) -> None:

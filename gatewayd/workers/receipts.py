@@ -148,6 +148,9 @@ class ReceiptHandler:
         self._metrics = metrics
         self._clock = clock
         self._owners = SenderOwners(store, source.operator)
+        # Long MO messages whose record is under way: the SMSC repeating their last part
+        # meanwhile (on another bind, say) must not record them twice.
+        self._recording: set[str] = set()
         self._counters: dict[tuple[str, str], Tally] = {}
         self._lag = metrics.deferred.histogram(metrics.receipt_lag.labels(source.smsc))
 
@@ -248,8 +251,13 @@ class ReceiptHandler:
             received_at=self._clock(),
         )  # fmt: skip
         parts = await self._store.keep_mo_part(part)  # kept before the ack: a restart loses none
-        if parts is not None:
+        if parts is None or key in self._recording:  # a repeat while it is being recorded
+            return
+        self._recording.add(key)
+        try:
             await self._whole_mo(parts)
+        finally:
+            self._recording.discard(key)
 
     async def recover_mo(self) -> int:
         """Record the long MO messages whose parts all came but that a stop kept from being

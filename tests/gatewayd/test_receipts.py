@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from gatewayd.service.model import CampaignType, InboundMessage, MessageStatus, SenderType
@@ -156,6 +159,32 @@ async def test_a_whole_long_mo_left_unrecorded_by_a_stop_is_recorded_at_start() 
     [inbound] = b.store._inbound.values()
     assert inbound.text == text
     assert await handler(b).recover_mo() == 0
+
+
+async def test_the_last_part_repeated_while_its_message_is_recorded_records_it_once() -> None:
+    b = await bench()
+    text = "Nimepokea ujumbe wako, asante sana kwa huduma nzuri " * 4
+    *head, last = plan_message(text, LongMessageMethod.UDH8, 3).parts
+    h = handler(b)
+    for part in head:
+        await h.handle(Deliver(part.short_message, esm_class=part.esm_class_flags))
+    real = b.store.record_inbound
+    gate = asyncio.Event()
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await gate.wait()  # the first record is under way when the repeat comes
+        return await real(*args, **kwargs)
+
+    b.store.record_inbound = slow  # type: ignore[method-assign]
+    last_pdu = Deliver(last.short_message, esm_class=last.esm_class_flags)
+    first = asyncio.create_task(h.handle(last_pdu))
+    await asyncio.sleep(0)  # the first is now waiting inside its record
+    repeat = asyncio.create_task(h.handle(last_pdu))  # kept once, acknowledged, not recorded
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.gather(first, repeat)
+    [inbound] = b.store._inbound.values()
+    assert inbound.text == text
 
 
 class KeywordSpy:

@@ -35,6 +35,8 @@ async def test_parts_come_back_whole_in_order_once_every_one_is_kept(store: Stor
     assert whole is not None
     assert [p.seq for p in whole] == [1, 2, 3]
     assert whole[1] == part(2)  # bytes, times and all, as they were kept
+    again = await store.keep_mo_part(part(2))  # the last part again (its record failed?)
+    assert again is not None and [p.seq for p in again] == [1, 2, 3]
     assert await store.keep_mo_part(part(2, key="other|20880|7|3")) is None  # another message
 
 
