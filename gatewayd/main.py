@@ -241,6 +241,7 @@ class Daemon:
         self.topup_sweeper: TopUpSweeper | None = None
         self.opt_outs: OptOuts | None = None  # STOP/START: refused promotional sends, MO
         self.auth: AuthService | None = None  # its signing keys follow SIGHUP
+        self._served: tuple[object, frozenset[str]] = (None, frozenset())
 
     # -- start ------------------------------------------------------------------------------
 
@@ -304,8 +305,12 @@ class Daemon:
         )
 
     def _served_operators(self) -> frozenset[str]:
-        """Operators with an [[smsc]] table (enabled or not) in the running configuration."""
-        return frozenset(smsc.operator for smsc in self.settings.smsc)
+        """Operators with an [[smsc]] table (enabled or not) in the running configuration
+        (worked out once per configuration: it is asked per recipient)."""
+        tables = self.settings.smsc
+        if self._served[0] is not tables:
+            self._served = (tables, frozenset(smsc.operator for smsc in tables))
+        return self._served[1]
 
     def _topups(self, store: Store) -> TopUps:
         """The top-up use-cases; M-Pesa through Daraja only when [mpesa] is configured."""

@@ -290,6 +290,14 @@ _MO_COLUMNS = (
 
 
 async def keep_mo_part(tx: Tx, part: MoPart) -> list[MoPart] | None:
+    kept = await tx.fetchval(
+        "SELECT short_message FROM mo_parts WHERE smsc = $1 AND key = $2 AND seq = $3",
+        part.smsc, part.key, part.seq,
+    )  # fmt: skip
+    if kept is not None and bytes(kept) != part.short_message:
+        # Another message under the same key (the same phone, short code, reference and
+        # count within the day an incomplete one is kept): the stale parts go.
+        await drop_mo_parts(tx, part.smsc, part.key)
     await tx.execute(
         f"INSERT INTO mo_parts ({_MO_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
         " $10, $11) ON CONFLICT DO NOTHING",
@@ -319,8 +327,11 @@ async def drop_mo_parts(tx: Tx, smsc: str, key: str) -> None:
 
 
 async def purge_mo_parts(tx: Tx, now: datetime) -> int:
+    """Drop the messages whose latest part is older than MO_PARTS_TTL, all parts together."""
     return await tx.execute(
-        "DELETE FROM mo_parts WHERE received_at <= $1", tx.time(now - MO_PARTS_TTL)
+        "DELETE FROM mo_parts WHERE (smsc, key) IN (SELECT smsc, key FROM mo_parts"
+        " GROUP BY smsc, key HAVING max(received_at) <= $1)",
+        tx.time(now - MO_PARTS_TTL),
     )
 
 

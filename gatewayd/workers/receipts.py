@@ -270,12 +270,11 @@ class ReceiptHandler:
     async def _whole_mo(self, parts: Sequence[MoPart]) -> None:
         """Every part of a long MO is kept: reassemble it, record it, drop its parts."""
         first = parts[0]
-        inbound = [
-            InboundPart(p.data_coding, p.short_message, p.esm_class, unpack_tlvs(p.tlvs))
-            for p in parts
-        ]
         try:
-            text = reassemble(inbound)
+            text = reassemble([
+                InboundPart(p.data_coding, p.short_message, p.esm_class, unpack_tlvs(p.tlvs))
+                for p in parts
+            ])  # fmt: skip
         except ValueError as exc:
             log.warning("mo_unreadable", smsc=self.source.smsc, reason=str(exc))
             await self._store.drop_mo_parts(first.smsc, first.key)  # it will not read better

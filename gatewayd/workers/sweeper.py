@@ -94,12 +94,13 @@ class Sweeper:
         self._stop.set()
 
     async def sweep(self) -> tuple[int, int]:
-        """One pass: (receipt entries dropped, idempotency keys dropped)."""
+        """One pass: (receipt map entries, parked receipts and stale MO parts dropped,
+        idempotency keys dropped)."""
         now = self._clock()
         receipts = await self._store.purge_expired(now)
         keys = await self._store.purge_idempotent(now - self._ttl)
         if receipts or keys:
-            log.info("sweep_done", receipt_entries=receipts, idempotency_keys=keys)
+            log.info("sweep_done", expired_rows=receipts, idempotency_keys=keys)
         return receipts, keys
 
     async def requeue_orphans(self) -> list[str]:

@@ -2,8 +2,9 @@
 
 The simulator itself runs ahead of everything (`python -m smpp.sim --realtime N`); a client
 holding a TPS contract against it (the contract bench, the realtime pacing test) runs at a
-raised nice value while it does, so that other work takes its turns after the pool's rather
-than in the middle of its pace: the pool is measured, not its neighbours.
+lowered nice value (a higher priority) while it does, so that other work takes its turns
+after the pool's rather than in the middle of its pace: the pool is measured, not its
+neighbours. On Linux the value is the calling thread's: call it from the event loop's.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def ahead_of_neighbours(nice: int = -10) -> Iterator[None]:
-    """This process at `nice` for the block, back to its own after; nothing changes where
-    raising a priority is refused (not root)."""
+    """The calling thread at `nice` for the block, back to its own after; nothing changes
+    where raising a priority is refused (not root)."""
     before = os.getpriority(os.PRIO_PROCESS, 0)
     try:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
+        raised = True
     except OSError:
-        yield
-        return
+        raised = False
     try:
         yield
     finally:
-        os.setpriority(os.PRIO_PROCESS, 0, before)
+        if raised:
+            os.setpriority(os.PRIO_PROCESS, 0, before)

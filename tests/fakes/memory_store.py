@@ -579,14 +579,11 @@ class MemoryStore:
         for k in gone_parked:
             del self._parked[k]
         cutoff = now - timedelta(days=1)  # the SQL stores' MO_PARTS_TTL
-        before = sum(len(p) for p in self._mo_parts.values())
+        dropped = 0
         for key, parts in list(self._mo_parts.items()):
-            kept = {seq: part for seq, part in parts.items() if part.received_at > cutoff}
-            if kept:
-                self._mo_parts[key] = kept
-            else:
+            if max(p.received_at for p in parts.values()) <= cutoff:
+                dropped += len(parts)
                 del self._mo_parts[key]
-        dropped = before - sum(len(p) for p in self._mo_parts.values())
         return len(gone) + len(gone_parked) + dropped
 
     # -- the message state machine --------------------------------------------------------
@@ -735,6 +732,9 @@ class MemoryStore:
 
     async def keep_mo_part(self, part: MoPart) -> Sequence[MoPart] | None:
         parts = self._mo_parts.setdefault((part.smsc, part.key), {})
+        kept = parts.get(part.seq)
+        if kept is not None and kept.short_message != part.short_message:
+            parts.clear()  # another message under the same key: the stale parts go
         parts.setdefault(part.seq, part)
         return self._whole_mo(parts)
 

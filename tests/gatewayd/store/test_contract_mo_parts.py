@@ -3,6 +3,7 @@ order, dropped with the message they make, found again after a stop, purged afte
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from gatewayd.service.model import InboundMessage, MoPart
@@ -61,9 +62,21 @@ async def test_only_whole_messages_of_the_smsc_are_found_after_a_stop(store: Sto
     assert await store.complete_mo_parts("smsc-a") == []
 
 
-async def test_parts_kept_a_day_without_the_rest_are_purged(store: Store) -> None:
+async def test_a_message_is_purged_whole_a_day_after_its_latest_part(store: Store) -> None:
     await store.keep_mo_part(part(1, seconds=0))
     await store.keep_mo_part(part(2, seconds=3_600))
-    assert await store.purge_expired(T0 + timedelta(days=1, seconds=1)) == 1
-    assert await store.keep_mo_part(part(1)) is None  # the second part is still there
-    assert await store.keep_mo_part(part(3)) is not None
+    await store.keep_mo_part(part(1, key="old|20880|9|3", seconds=0))
+    assert await store.purge_expired(T0 + timedelta(days=1, seconds=1)) == 1  # "old" only
+    whole = await store.keep_mo_part(part(3, seconds=7_200))  # part 1 was kept with part 2
+    assert whole is not None and [p.seq for p in whole] == [1, 2, 3]
+    assert await store.purge_expired(T0 + timedelta(days=1, seconds=7_201)) == 3
+
+
+async def test_another_message_under_a_stale_key_starts_afresh(store: Store) -> None:
+    await store.keep_mo_part(part(1))
+    await store.keep_mo_part(part(2))  # this one never completes
+    other = replace(part(1, seconds=600), short_message=part(1).short_message + b"!")
+    assert await store.keep_mo_part(other) is None  # the stale parts go, not the new one
+    assert await store.keep_mo_part(part(2, seconds=601)) is None
+    whole = await store.keep_mo_part(part(3, seconds=602))
+    assert whole is not None and whole[0].short_message.endswith(b"!")
