@@ -169,3 +169,4 @@ class OptOuts:
                 if s.account_id in accounts and s.campaign is CampaignType.PROMOTIONAL
             }
         return sorted(owners)
+

@@ -190,7 +190,9 @@ async def post(
         sender_id, units,
     )  # fmt: skip
     if after is None:
-        row = await tx.fetchrow("SELECT balance FROM floats WHERE sender_id = $1", sender_id)
+        row = await tx.fetchrow(
+            "SELECT balance FROM floats WHERE sender_id = $1", sender_id
+        )
         if row is None:
             raise NotFound(f"sender {sender_id}")
         raise InsufficientBalance(sender_id, -units, int(row["balance"]))
@@ -219,3 +221,4 @@ async def ledger_sum(tx: Tx, sender_id: str) -> int:
         "SELECT COALESCE(SUM(units), 0) FROM ledger_entries WHERE sender_id = $1", sender_id
     )
     return int(value)
+

@@ -140,7 +140,9 @@ async def settle_topup(
     return topup, True
 
 
-async def list_topups(tx: Tx, account_id: str | None, status: TopUpStatus | None) -> list[TopUp]:
+async def list_topups(
+    tx: Tx, account_id: str | None, status: TopUpStatus | None
+) -> list[TopUp]:
     where, args = ["TRUE"], []
     if account_id is not None:
         args.append(account_id)
@@ -156,7 +158,8 @@ async def list_topups(tx: Tx, account_id: str | None, status: TopUpStatus | None
 
 async def pending_topups_before(tx: Tx, cutoff: datetime) -> list[TopUp]:
     found = await tx.fetch(
-        "SELECT * FROM topups WHERE status = 'PENDING' AND created_at < $1 ORDER BY created_at, id",
+        "SELECT * FROM topups WHERE status = 'PENDING' AND created_at < $1"
+        " ORDER BY created_at, id",
         tx.time(cutoff),
     )
     return [rows.topup(tx, r) for r in found]
@@ -184,13 +187,17 @@ async def put_idempotent(tx: Tx, r: IdempotentResponse) -> IdempotentResponse:
 
 
 async def purge_idempotent(tx: Tx, before: datetime) -> int:
-    return await tx.execute("DELETE FROM idempotency_keys WHERE created_at < $1", tx.time(before))
+    return await tx.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < $1", tx.time(before)
+    )
 
 
 # -- callback outbox -----------------------------------------------------------------------
 
 
-async def claim_callbacks(tx: Tx, now: datetime, limit: int, lease: timedelta) -> list[CallbackJob]:
+async def claim_callbacks(
+    tx: Tx, now: datetime, limit: int, lease: timedelta
+) -> list[CallbackJob]:
     skip = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
     found = await tx.fetch(
         "SELECT id FROM callback_outbox WHERE state = 'pending' AND next_attempt_at <= $1"
@@ -257,7 +264,9 @@ async def finish_callbacks_done(
     return [None if job_id in found else NotFound(f"callback {job_id}") for job_id, _ in jobs]
 
 
-async def reschedule_callback(tx: Tx, job_id: int, next_attempt_at: datetime, error: str) -> None:
+async def reschedule_callback(
+    tx: Tx, job_id: int, next_attempt_at: datetime, error: str
+) -> None:
     changed = await tx.execute(
         "UPDATE callback_outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
         job_id, tx.time(next_attempt_at), error,
@@ -276,7 +285,9 @@ async def list_callbacks(tx: Tx, message_id: str) -> list[CallbackJob]:
 
 
 async def callback_backlog(tx: Tx) -> int:
-    return int(await tx.fetchval("SELECT COUNT(*) FROM callback_outbox WHERE state = 'pending'"))
+    return int(
+        await tx.fetchval("SELECT COUNT(*) FROM callback_outbox WHERE state = 'pending'")
+    )
 
 
 # -- inbound messages ----------------------------------------------------------------------

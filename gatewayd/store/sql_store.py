@@ -114,7 +114,9 @@ class SqlStore:
         return await self._read(ledger.list_accounts)
 
     async def set_account_callback_on_sent(self, account_id: str, on: bool) -> Account:
-        return await self._write(lambda tx: ledger.set_account_callback_on_sent(tx, account_id, on))
+        return await self._write(
+            lambda tx: ledger.set_account_callback_on_sent(tx, account_id, on)
+        )
 
     async def create_api_client(
         self, account_id: str, client_id: str, secret_hash: str, now: datetime
@@ -235,22 +237,17 @@ class SqlStore:
     ) -> MessagePage:
         return await self._read(
             lambda tx: msgs.list_messages(
-                tx,
-                account_id,
-                status=status,
-                sender_id=sender_id,
-                contact=contact,
-                since=since,
-                until=until,
-                limit=limit,
-                cursor=cursor,
+                tx, account_id, status=status, sender_id=sender_id, contact=contact,
+                since=since, until=until, limit=limit, cursor=cursor,
             )
         )
 
     async def claim_queued(
         self, operator: str, limit: int, now: datetime, smsc: str
     ) -> Sequence[Message]:
-        return await self._write_plain(lambda tx: msgs.claim_queued(tx, operator, limit, now, smsc))
+        return await self._write_plain(
+            lambda tx: msgs.claim_queued(tx, operator, limit, now, smsc)
+        )
 
     async def record_submit(
         self, message_id: str, part: int, smsc: str, smsc_message_id: str, now: datetime
@@ -299,7 +296,9 @@ class SqlStore:
         not_before: datetime | None = None,
         in_doubt: bool = False,
     ) -> None:
-        await self._write_plain(lambda tx: life.requeue(tx, message_id, now, not_before, in_doubt))
+        await self._write_plain(
+            lambda tx: life.requeue(tx, message_id, now, not_before, in_doubt)
+        )
 
     async def submitting_on(self, smsc: str, before: datetime) -> Sequence[str]:
         return await self._read(lambda tx: life.submitting_on(tx, smsc, before))
@@ -323,7 +322,9 @@ class SqlStore:
             return []
         batch = list(receipts)
         try:
-            return await self._write_plain(lambda tx: life.record_receipts(tx, self.policy, batch))
+            return await self._write_plain(
+                lambda tx: life.record_receipts(tx, self.policy, batch)
+            )
         except Exception:
             if len(batch) == 1:
                 raise
@@ -458,16 +459,8 @@ class SqlStore:
     ) -> TopUp:
         return await self._write(
             lambda tx: other.create_topup(
-                tx,
-                topup_id,
-                account_id,
-                sender_id,
-                package_id,
-                units,
-                amount_cents,
-                method,
-                now,
-                phone,
+                tx, topup_id, account_id, sender_id, package_id, units, amount_cents, method,
+                now, phone,
             )
         )
 
