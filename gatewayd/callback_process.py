@@ -122,13 +122,11 @@ class CallbackProcess:
         settings: Settings,
         metrics: DaemonMetrics | None = None,
         *,
-        command: Sequence[str] | None = None,
         restart_min: float = RESTART_MIN,
         restart_max: float = RESTART_MAX,
     ) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._command = list(command or (sys.executable, "-m", "gatewayd.callback_process"))
         self._restart_min = restart_min
         self._restart_max = restart_max
         self._writer: asyncio.StreamWriter | None = None
@@ -254,7 +252,8 @@ class CallbackProcess:
             self.exit_codes.append(proc.wait(timeout=1.0))  # SIGKILL: a few milliseconds
 
     def _spawn(self, fd: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([*self._command, str(fd)], pass_fds=(fd,), stdin=subprocess.DEVNULL)
+        command = [sys.executable, "-m", "gatewayd.callback_process", str(fd)]
+        return subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL)
 
     def _on_line(self, line: bytes) -> None:
         try:
@@ -330,7 +329,6 @@ class _Child:
     """The sender's process at run time: its sender, the socket to the daemon, the stop."""
 
     def __init__(self, settings: Settings, writer: asyncio.StreamWriter) -> None:
-        self.settings = settings
         self.writer = writer
         self.outcomes: Counter[str] = Counter()
         self.stop = asyncio.Event()

@@ -387,11 +387,8 @@ class CallbackSender:
         self._kick.clear()
         room = self._tuning.max_in_flight - len(self._tasks)
         low_water = max(1, min(self._tuning.batch_size, self._tuning.max_in_flight) // 4)
-        if room < low_water:
-            self._starved = True
-            await self._wait()
-            return
-        if self._unrecorded >= self._max_unrecorded:  # the store is behind: let it catch up
+        # No room, or the store is behind on recording answered deliveries: let it catch up.
+        if room < low_water or self._unrecorded >= self._max_unrecorded:
             self._starved = True
             await self._wait()
             return
@@ -521,9 +518,10 @@ class CallbackSender:
 
     def _recorded(self, done: asyncio.Future[None], job: CallbackJob) -> None:
         self._unrecorded -= 1
-        if not done.cancelled() and done.exception() is not None:
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
             log.error("callback_record_failed", callback_id=job.id, message_id=job.message_id,
-                      error=_describe(done.exception()))  # type: ignore[arg-type]  # fmt: skip
+                      error=_describe(error))  # fmt: skip
         if self._starved:
             self._kick.set()
 
