@@ -11,6 +11,12 @@ units there in one hop (`tx.run_sync`): aiosqlite would cost a thread hop per st
 eight per accept. Reads go around the writer on an aiosqlite connection (WAL lets them run
 while the writer commits).
 
+Several processes write the same file (the daemon and its callback sender). SQLite lets one
+write at a time and makes the others poll with growing sleeps (1, 2, 5 … 100 ms); against the
+daemon's back-to-back batches the poller kept losing and its batches waited for seconds. Each
+write transaction therefore first takes an exclusive `flock` on `<file>-writer.lock`: a waiting
+process sleeps in the kernel and is woken when the holder commits, so writers take turns.
+
 WAL checkpoints (copying the log back into the database, and its fsync) run on a third thread
 with a connection of their own, every `CHECKPOINT_EVERY` batches, instead of inside whichever
 commit crosses SQLite's automatic threshold: that commit's callers would otherwise wait for it.
@@ -19,6 +25,8 @@ commit crosses SQLite's automatic threshold: that commit's callers would otherwi
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -270,6 +278,25 @@ def _connect(path: str, synchronous: str) -> sqlite3.Connection:
     return conn
 
 
+class WriterLock:
+    """The exclusive `flock` every writer of one database file holds for its transaction (see
+    the module's docstring). Taken on the writer thread, which sleeps in the kernel meanwhile
+    (the interpreter lock is free); the kernel drops it if the process dies."""
+
+    def __init__(self, path: str) -> None:
+        self.path = f"{path}-writer.lock"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def acquire(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 class Checkpointer:
     """Passive WAL checkpoints on a thread and connection of their own, one at a time."""
 
@@ -297,10 +324,15 @@ class SqliteRunner:
     """Runs a batch of units in one `BEGIN IMMEDIATE … COMMIT` on the writer thread."""
 
     def __init__(
-        self, executor: ThreadPoolExecutor, conn: sqlite3.Connection, checkpointer: Checkpointer
+        self,
+        executor: ThreadPoolExecutor,
+        conn: sqlite3.Connection,
+        checkpointer: Checkpointer,
+        lock: WriterLock,
     ) -> None:
         self._executor = executor
         self._conn = conn
+        self._lock = lock
         self._tx = SqliteTx(conn)
         self._checkpointer = checkpointer
         self._commits = 0
@@ -315,7 +347,7 @@ class SqliteRunner:
         await loop.run_in_executor(executor, conn.execute, "PRAGMA wal_autocheckpoint=0")
         final = "TRUNCATE" if final_checkpoint else "PASSIVE"
         checkpointer = await loop.run_in_executor(None, Checkpointer, path, synchronous, final)
-        return cls(executor, conn, checkpointer)
+        return cls(executor, conn, checkpointer, WriterLock(path))
 
     async def run_batch(self, work: Sequence[Work], lane: int = 0) -> list[tuple[str, Any]]:
         """Lanes share the one writer thread: their batches queue there and run in turn."""
@@ -324,14 +356,18 @@ class SqliteRunner:
 
     def _run(self, work: Sequence[Work]) -> list[tuple[str, Any]]:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        self._lock.acquire()
         try:
-            out = self._units(work)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = self._units(work)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            self._lock.release()
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0:
             self._checkpointer.kick()
@@ -378,6 +414,7 @@ class SqliteRunner:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
+        self._lock.close()
         await loop.run_in_executor(None, self._checkpointer.close)
 
 
