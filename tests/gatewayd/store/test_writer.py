@@ -55,7 +55,7 @@ async def test_domain_error_rolls_back_only_its_unit(store_factory: StoreFactory
         store.create_account("acc9", "Nine", T0),
         return_exceptions=True,
     )
-    assert store.writer.batches == batches + 1  # one transaction for all four
+    assert store.writer.batches == batches + 2  # the accepts in one, the other two in another
     assert isinstance(results[1], NotFound)
     assert isinstance(results[2], InsufficientBalance)
     assert (await store.get_message("m1")).id == "m1"
