@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -115,6 +116,9 @@ class PoolPort:
         except PoolStopped:
             return [SubmitResult(SubmitOutcome.NOT_SENT, reason="stopping")] * len(parts)
         return [_result(p) for p in result.parts]
+
+    def hold_writes(self) -> AbstractContextManager[None]:
+        return self.pool.hold_writes()
 
     def send_now(self, parts: Sequence[SubmitRequest], answered: Answered) -> bool:
         if not self.pool.has_capacity():  # `submit` would wait (or the pool is stopping)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
@@ -90,6 +91,11 @@ class SubmitPool(Protocol):
         once, from the event loop, with what `submit` would have returned. False (nothing
         sent, `answered` never called) when `submit` would wait for room, or when the pool
         is stopping."""
+        ...
+
+    def hold_writes(self) -> AbstractContextManager[None]:
+        """While held, the submits `send_now` makes are written to the SMSC together when
+        the outermost hold ends (within the caller's loop over a batch), not one write each."""
         ...
 
 

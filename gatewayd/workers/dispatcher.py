@@ -228,8 +228,9 @@ class Dispatcher:
         )
         if claimed:
             self._metrics.messages_claimed.labels(self.profile.name).inc(len(claimed))
-        for message in claimed:
-            self._start(message)
+        with self._pool.hold_writes():  # the batch's submits in one write, not one each
+            for message in claimed:
+                self._start(message)
         return claimed
 
     def _start(self, message: Message) -> None:

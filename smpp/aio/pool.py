@@ -35,12 +35,13 @@ withdraw parts already queued or written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
 import time
 from collections import deque
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 
 from smpp.aio.client import SmppClient
@@ -133,6 +134,8 @@ class BindPool:
         self._timer_grain = 0.0
         self._room = asyncio.Event()
         self._room_waiters = 0
+        self._holds = 0  # `hold_writes` depth
+        self._held: list[BindSlot] = []  # slots with paced submits to write when it ends
         self._changed = asyncio.Event()
         self._stopping = False
         self._drained: asyncio.Event | None = None
@@ -326,8 +329,28 @@ class BindPool:
         if not ready:
             pacer.idle()  # nothing waits: the time until the next part is not owed
         for slot in written:
-            slot.flush()
+            if not self._holds:
+                slot.flush()
+            elif slot not in self._held:
+                self._held.append(slot)
         self._notify_room()
+
+    @contextlib.contextmanager
+    def hold_writes(self) -> Iterator[None]:
+        """Within it, paced submits are written together when the outermost hold ends, not
+        one `send` each: for a caller handing over many messages at one moment (a claimed
+        batch), which made one write, and one read at the SMSC, per message. The hold spans
+        only the caller's own loop, so what the pacer counted is still what the SMSC sees,
+        give or take that loop's few hundred microseconds."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds:
+                held, self._held = self._held, []
+                for slot in held:
+                    slot.flush()
 
     def _send_on(self, slot: BindSlot, part: Part, now: float) -> bool:
         """Write `part` on `slot`; True when the part is done with the queue (written, or

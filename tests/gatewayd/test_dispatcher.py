@@ -65,6 +65,19 @@ async def test_message_is_sent_with_its_receipt_key_normalised(pool_mode: str) -
     assert request.short_message == b"Your OTP is 482910"
 
 
+async def test_a_claimed_batch_is_handed_to_the_pool_under_one_hold(pool_mode: str) -> None:
+    """The pool writes a claim's submits together (one socket write, not one per message)."""
+    b = await bench()
+    messages = [await b.accept() for _ in range(5)]
+    pool = FakePool()
+    async with running(b, pool):
+        for message in messages:
+            await status_is(b, message.id, MessageStatus.SENT)
+    if pool_mode == "callbacks":
+        assert pool.sent_held == [True] * 5
+    assert pool.holding == 0
+
+
 async def test_three_part_ucs2_message_goes_out_in_order_with_udh() -> None:
     b = await bench()
     text = "Habari 😀 " * 20  # UCS-2: 200 code units → 3 parts of ≤ 67

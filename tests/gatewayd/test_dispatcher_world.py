@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -46,6 +47,8 @@ class FakePool:
     max_in_flight: int = 0
     callbacks: bool = True  # False: `send_now` declines, every message goes through `submit`
     sent_now: int = 0  # messages taken by `send_now`
+    holding: int = 0  # `hold_writes` depth
+    sent_held: list[bool] = field(default_factory=list)  # per `send_now`: inside a hold?
     silent: bool = False  # messages taken and never answered
     _counter: itertools.count[int] = field(default_factory=itertools.count)
     _bound_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -73,6 +76,17 @@ class FakePool:
         finally:
             self.in_flight -= len(parts)
 
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        self.holding += 1
+        try:
+            yield
+        finally:
+            self.holding -= 1
+
+    def hold_writes(self) -> AbstractContextManager[None]:
+        return self._held()
+
     def send_now(
         self, parts: Sequence[SubmitRequest], answered: Callable[[Sequence[SubmitResult]], None]
     ) -> bool:
@@ -83,6 +97,7 @@ class FakePool:
         self.in_flight += len(parts)
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self.sent_now += 1
+        self.sent_held.append(self.holding > 0)
         if self.silent:
             return True
         results = self._answer(parts)
