@@ -445,8 +445,10 @@ class Daemon:
         self.prefixes.replace(table)
         log.info("prefixes_reloaded", version=table.version, prefixes=len(table))
         self._reload_keys(fresh)
-        await self._reload_links(fresh.smsc)
+        # The new tables decide at once which networks are served (a send to one whose table
+        # went away is refused, not queued), also while the old links drain below.
         self.settings = fresh
+        await self._reload_links(fresh.smsc)
 
     def _reload_keys(self, fresh: Settings) -> None:
         """Key rotation: the configured keys replace the running ones (tokens of a removed

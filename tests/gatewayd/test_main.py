@@ -25,7 +25,7 @@ from smpp.aio import Outcome, PartResult
 from smpp.core.status import StatusClass
 from smpp.sim.config import SimulatorConfig
 from smpp.sim.simulator import Simulator, start_simulator
-from tests.e2e.harness import AIRTEL, SAFARICOM, personalities, seed_world
+from tests.e2e.harness import AIRTEL, SAFARICOM, TELKOM, personalities, seed_world
 from tests.e2e.process import seed, write_config
 
 
@@ -140,6 +140,35 @@ async def test_sighup_reload_keeps_unchanged_binds_and_swaps_prefixes(
         assert (status, body["contact"][0]) == (400, "Invalid number")
         status, _ = await send(daemon, SAFARICOM)
         assert status == 200
+
+
+async def test_a_network_whose_table_was_removed_is_refused_while_its_link_drains(
+    tmp_path: Path, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(sim, tmp_path, window=10, tps=100.0)
+    text = config.read_text()
+    async with daemon_running(load_settings(config), config) as daemon:
+        await sim.wait_for_bind(3, timeout=5)
+        status, body = await send(daemon, TELKOM)  # served: routed to its sender ID, no float
+        assert (status, body["sender_name"][0]) == (400, "Insufficient balance")
+        draining, release = asyncio.Event(), asyncio.Event()
+        telkom = daemon.links["telkom-1"]
+        stop = telkom.stop
+
+        async def slow_stop(*args: object) -> None:
+            draining.set()
+            await release.wait()
+            await stop(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(telkom, "stop", slow_stop)
+        config.write_text(_edit(text))
+        reload = asyncio.ensure_future(daemon.reload())
+        await asyncio.wait_for(draining.wait(), 5)
+        status, body = await send(daemon, TELKOM)  # the old link is still draining
+        assert (status, body["sender_name"][0]) == (400, "No matching sender")
+        release.set()
+        await asyncio.wait_for(reload, 10)
+        assert "telkom-1" not in daemon.links
 
 
 def _edit(text: str) -> str:
