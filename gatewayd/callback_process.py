@@ -65,6 +65,7 @@ STABLE_AFTER = 10.0  # seconds a sender process must have run for its back-off t
 REPORT_PERIOD = 0.5  # seconds between outcome reports to the daemon
 STOP_MARGIN = 2.0  # seconds past its budget a stopping sender process gets before SIGKILL
 _LENGTH = 8  # bytes of the settings' length prefix
+_IGNORED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)  # the daemon's to act on, not ours
 
 
 def _utc_now() -> datetime:
@@ -205,10 +206,15 @@ class CallbackProcess:
 
     async def _run_once(self) -> int | None:
         ours, theirs = socket.socketpair()
-        try:  # forking a big process takes milliseconds: not on the loop's thread
-            proc = await asyncio.to_thread(self._spawn, theirs.fileno())
+        # Forking a big process takes milliseconds: not on the loop's thread. A cancel that
+        # comes meanwhile still waits for the spawn, so that `run()` kills and reaps the child.
+        spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn, theirs.fileno()))
+        try:
+            proc = await asyncio.shield(spawning)
         except BaseException:
             ours.close()
+            with contextlib.suppress(Exception):
+                self._proc = await spawning
             raise
         finally:
             theirs.close()
@@ -252,8 +258,16 @@ class CallbackProcess:
             self.exit_codes.append(proc.wait(timeout=1.0))  # SIGKILL: a few milliseconds
 
     def _spawn(self, fd: int) -> subprocess.Popen[bytes]:
+        """The child starts with SIGTERM, SIGINT and SIGHUP blocked (a signal mask survives
+        fork and exec), so one that reaches it while it imports is held until `main` ignores
+        those signals, which discards it, instead of ending it. This runs on a worker thread:
+        blocking them there leaves the daemon's main thread to take its own."""
         command = [sys.executable, "-m", "gatewayd.callback_process", str(fd)]
-        return subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL)
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, _IGNORED)
+        try:
+            return subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
     def _on_line(self, line: bytes) -> None:
         try:
@@ -297,8 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # control group and Ctrl-C the whole process group, and a sender that ended on its own
     # would be started again by a daemon that has not begun to stop. The daemon stops it in
     # its own order; if the daemon dies, its socket closes and the sender stops within 1 s.
-    for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, signal.SIG_IGN)
+    for signum in _IGNORED:
+        signal.signal(signum, signal.SIG_IGN)  # discards any held since the spawn (`_spawn`)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _IGNORED)
     sock = socket.socket(fileno=int(args[0]))
     settings = _read_settings(sock)
     configure(settings.log.level, settings.log.format)

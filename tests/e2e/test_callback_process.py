@@ -12,7 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from config.settings import Settings
 from gatewayd.callback_process import CallbackProcess, wants_process
@@ -169,6 +173,52 @@ async def test_a_cancelled_supervision_kills_its_sender_process(tmp_path: Path) 
         await running
     assert not _alive(pid)
     assert sender.exit_codes == [-signal.SIGKILL]
+
+
+async def test_a_sigterm_while_the_sender_process_imports_is_ignored_too(
+    tmp_path: Path,
+) -> None:
+    """The signal comes before the child has got to ignoring it: the mask it was started with
+    holds it until then."""
+    sender = CallbackProcess(await _migrated(tmp_path))
+    running = asyncio.create_task(sender.run())
+    try:
+        async with asyncio.timeout(15):
+            while sender.pid is None:
+                await asyncio.sleep(0.001)
+        pid = sender.pid
+        os.kill(pid, signal.SIGTERM)  # milliseconds after the fork: still importing
+        os.kill(pid, signal.SIGHUP)
+        await asyncio.wait_for(sender.ready.wait(), 15)
+        assert sender.pid == pid and sender.exit_codes == []
+    finally:
+        await asyncio.wait_for(sender.stop(2.0), 10)
+        await asyncio.wait_for(running, 5)
+    assert sender.exit_codes == [0]
+
+
+async def test_a_supervision_cancelled_while_spawning_still_reaps_the_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender = CallbackProcess(await _migrated(tmp_path))
+    spawn = CallbackProcess._spawn
+    entered, pids = threading.Event(), []
+
+    def slow_spawn(self: CallbackProcess, fd: int) -> subprocess.Popen[bytes]:
+        entered.set()
+        time.sleep(0.3)  # the cancel comes in the middle of the spawn
+        proc = spawn(self, fd)
+        pids.append(proc.pid)
+        return proc
+
+    monkeypatch.setattr(CallbackProcess, "_spawn", slow_spawn)
+    running = asyncio.create_task(sender.run())
+    assert await asyncio.to_thread(entered.wait, 5)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(running, 10)
+    assert len(pids) == 1 and not _alive(pids[0])
+    assert sender.exit_codes == [-signal.SIGKILL]  # killed and reaped, not left a zombie
 
 
 def test_process_is_the_choice_of_gatewayd_run_only_in_auto() -> None:
