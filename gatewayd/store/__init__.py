@@ -52,9 +52,10 @@ async def open_store(
     callers, and the two fought for the GIL (1 lane: 10.9–13.1k accepts/s, 2 lanes:
     5.2–10.8k, interleaved runs); on PostgreSQL the lanes serialise on the float rows and pay
     the per-batch costs twice.
-    pool_size: PostgreSQL readers. final_checkpoint: on SQLite, close with a TRUNCATE
-    checkpoint (the file's owner); False leaves the WAL to the process that owns it (the
-    callback process shares the daemon's file and must not wait on its writer when stopping).
+    pool_size: PostgreSQL readers. final_checkpoint: on SQLite, this process owns the file:
+    it checkpoints the WAL every few batches and with a TRUNCATE checkpoint at close; False
+    leaves every checkpoint to the process that owns it (the callback process shares the
+    daemon's file and must not wait on its writer when stopping).
     """
     policy = Policy(refund_policy, receipt_ttl, parked_ttl)
     if url.startswith(_SQLITE):

@@ -327,7 +327,7 @@ class SqliteRunner:
         self,
         executor: ThreadPoolExecutor,
         conn: sqlite3.Connection,
-        checkpointer: Checkpointer,
+        checkpointer: Checkpointer | None,
         lock: WriterLock,
     ) -> None:
         self._executor = executor
@@ -345,8 +345,14 @@ class SqliteRunner:
         loop = asyncio.get_running_loop()
         conn = await loop.run_in_executor(executor, _connect, path, synchronous)
         await loop.run_in_executor(executor, conn.execute, "PRAGMA wal_autocheckpoint=0")
-        final = "TRUNCATE" if final_checkpoint else "PASSIVE"
-        checkpointer = await loop.run_in_executor(None, Checkpointer, path, synchronous, final)
+        # Checkpoints are the file's owner's (the daemon): another process writing the same
+        # file (the callback sender) leaves its frames to the owner's next one, so the same
+        # pages are not copied back twice, by two threads.
+        checkpointer = None
+        if final_checkpoint:
+            checkpointer = await loop.run_in_executor(
+                None, Checkpointer, path, synchronous, "TRUNCATE"
+            )
         return cls(executor, conn, checkpointer, WriterLock(path))
 
     async def run_batch(self, work: Sequence[Work], lane: int = 0) -> list[tuple[str, Any]]:
@@ -369,7 +375,7 @@ class SqliteRunner:
         finally:
             self._lock.release()
         self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0:
+        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpointer is not None:
             self._checkpointer.kick()
         return out
 
@@ -415,7 +421,8 @@ class SqliteRunner:
         await loop.run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
         self._lock.close()
-        await loop.run_in_executor(None, self._checkpointer.close)
+        if self._checkpointer is not None:
+            await loop.run_in_executor(None, self._checkpointer.close)
 
 
 async def open_reader(path: str) -> tuple[aiosqlite.Connection, AioSqliteTx]:

@@ -1,4 +1,5 @@
-"""SQLite writers of one file take turns through `<file>-writer.lock`, not by polling."""
+"""SQLite writers of one file take turns through `<file>-writer.lock`, not by polling; only
+the file's owner checkpoints its WAL."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def _held_elsewhere(lock_path: Path) -> bool:
     return False
 
 
-async def _open(path: Path) -> SqlStore:
-    store = await open_store(f"sqlite:///{path}", final_checkpoint=False)
+async def _open(path: Path, owner: bool = False) -> SqlStore:
+    store = await open_store(f"sqlite:///{path}", final_checkpoint=owner)
     assert isinstance(store, SqlStore)
     await store.migrate()
     return store
@@ -94,3 +95,22 @@ async def test_the_lock_file_sits_beside_the_database(tmp_path: Path) -> None:
     lock = tmp_path / "g.db-writer.lock"
     assert lock.is_file()
     assert lock.stat().st_mode & 0o077 == 0  # the owner's alone, as the database is
+
+
+def _checkpoint_threads() -> int:
+    return sum(t.name.startswith("gatewayd-sqlite-checkpoint") for t in threading.enumerate())
+
+
+async def test_only_the_owner_checkpoints(tmp_path: Path) -> None:
+    before = _checkpoint_threads()
+    owner = await _open(tmp_path / "g.db", owner=True)
+    other = await _open(tmp_path / "g.db")
+    try:
+        assert _checkpoint_threads() == before + 1  # the owner's; the other process has none
+        for n in range(70):  # past CHECKPOINT_EVERY commits of the other's own
+            await other.create_account(f"a{n}", f"A{n}", T0)
+        assert _checkpoint_threads() == before + 1
+    finally:
+        await other.close()
+        await owner.close()
+    assert not (tmp_path / "g.db-wal").exists() or (tmp_path / "g.db-wal").stat().st_size == 0
