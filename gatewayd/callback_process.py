@@ -38,9 +38,7 @@ import contextlib
 import json
 import os
 import pickle
-import signal
 import socket
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -48,6 +46,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config.settings import Settings
+from gatewayd.children import RESTART_MAX, RESTART_MIN, ChildProcess, ignore_stop_signals
 from gatewayd.lifecycle import choose_event_loop
 from gatewayd.logs import configure, get_logger
 from gatewayd.metrics import DaemonMetrics
@@ -60,12 +59,8 @@ from gatewayd.workers.callbacks import CallbackOutcome, CallbackSender, OutcomeH
 log = get_logger("gatewayd.callback_process")
 
 Clock = Callable[[], datetime]
-RESTART_MIN, RESTART_MAX = 0.5, 30.0  # seconds before a dead sender process is started again
-STABLE_AFTER = 10.0  # seconds a sender process must have run for its back-off to start over
 REPORT_PERIOD = 0.5  # seconds between outcome reports to the daemon
-STOP_MARGIN = 2.0  # seconds past its budget a stopping sender process gets before SIGKILL
 _LENGTH = 8  # bytes of the settings' length prefix
-_IGNORED = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)  # the daemon's to act on, not ours
 
 
 def _utc_now() -> datetime:
@@ -114,9 +109,12 @@ def wants_process(settings: Settings, own_process: bool) -> bool:
 # -- the daemon's side ------------------------------------------------------------------------
 
 
-class CallbackProcess:
+class CallbackProcess(ChildProcess):
     """The sender's process, seen from the daemon: `run()` until `stop()`, `wake()` when a job
     was written. The same three calls as a `CallbackSender`, so the daemon drives either."""
+
+    module = "gatewayd.callback_process"
+    name = "callback_process"
 
     def __init__(
         self,
@@ -126,53 +124,13 @@ class CallbackProcess:
         restart_min: float = RESTART_MIN,
         restart_max: float = RESTART_MAX,
     ) -> None:
+        super().__init__(
+            settings.shutdown.unbind_timeout, restart_min=restart_min, restart_max=restart_max
+        )
         self._settings = settings
         self._metrics = metrics
-        self._restart_min = restart_min
-        self._restart_max = restart_max
-        self._writer: asyncio.StreamWriter | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._stopping = asyncio.Event()
-        self._finished = asyncio.Event()
-        self._running = False
         self._wake_pending = False
-        self._budget = settings.shutdown.unbind_timeout  # seconds a stop lets POSTs finish
-        self.ready = asyncio.Event()  # set while a sender process runs and has said so
-        self.started = 0  # sender processes started so far
         self.counts: Counter[str] = Counter()  # outcomes reported, by CallbackOutcome value
-        self.exit_codes: list[int | None] = []  # of the sender processes that ended, in order
-
-    @property
-    def pid(self) -> int | None:
-        """The running sender process's pid (None between processes)."""
-        return self._proc.pid if self._proc is not None else None
-
-    async def run(self) -> None:
-        """Keep one sender process running until `stop()`; never raises for its deaths. If
-        this task is cancelled (a stop cut short), the sender process is killed, not left."""
-        if self._running:
-            raise RuntimeError("CallbackProcess.run() is already running")
-        self._running = True
-        loop = asyncio.get_running_loop()
-        failures = 0
-        try:
-            while not self._stopping.is_set():
-                began = loop.time()
-                try:
-                    code = await self._run_once()
-                except Exception:  # a bug of ours must not end the supervision
-                    log.exception("callback_process_failed")
-                    code = None
-                if self._stopping.is_set():
-                    break
-                failures = 1 if loop.time() - began >= STABLE_AFTER else failures + 1
-                delay = min(self._restart_max, self._restart_min * 2 ** (failures - 1))
-                log.error("callback_process_exited", code=code, restart_in=round(delay, 2))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-        finally:
-            self._kill_left_over()
-            self._finished.set()
 
     def wake(self) -> None:
         """A job was written: the sender looks at the outbox now (one line per loop turn)."""
@@ -181,93 +139,13 @@ class CallbackProcess:
         self._wake_pending = True
         asyncio.get_running_loop().call_soon(self._send_wake)
 
-    async def stop(self, budget: float | None = None) -> None:
-        """Stop the sender, letting its POSTs in flight finish for `budget` seconds
-        ([shutdown] unbind_timeout when None); SIGKILL when it has not ended STOP_MARGIN
-        seconds after that. A sender process starting meanwhile is told as soon as it can be."""
-        self._stopping.set()
-        if budget is not None:
-            self._budget = float(budget)
-        if not self._running:
-            return
-        self._send_stop()
-        wait = self._budget + STOP_MARGIN
-        try:
-            await asyncio.wait_for(asyncio.shield(self._finished.wait()), wait)
-        except TimeoutError:
-            proc = self._proc
-            if proc is not None:
-                log.warning("callback_process_killed", pid=proc.pid, after=wait)
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-            await self._finished.wait()
-
-    # -- one sender process -----------------------------------------------------------------
-
-    async def _run_once(self) -> int | None:
-        ours, theirs = socket.socketpair()
-        # Forking a big process takes milliseconds: not on the loop's thread. A cancel that
-        # comes meanwhile still waits for the spawn, so that `run()` kills and reaps the child.
-        spawning = asyncio.ensure_future(asyncio.to_thread(self._spawn, theirs.fileno()))
-        try:
-            proc = await asyncio.shield(spawning)
-        except BaseException:
-            ours.close()
-            with contextlib.suppress(Exception):
-                self._proc = await spawning
-            raise
-        finally:
-            theirs.close()
-        self._proc = proc
-        self.started += 1
-        try:
-            reader, writer = await asyncio.open_unix_connection(sock=ours)
-        except BaseException:
-            ours.close()
-            raise
+    def _greet(self, writer: asyncio.StreamWriter) -> None:
         blob = pickle.dumps(self._settings)
         writer.write(len(blob).to_bytes(_LENGTH, "big") + blob)
-        self._writer = writer
-        if self._stopping.is_set():  # stop() came while the process was being started
-            self._send_stop()
-        log.info("callback_process_started", pid=proc.pid)
-        try:
-            while line := await reader.readline():  # until the sender's end closes
-                self._on_line(line)
-        except (ConnectionError, ValueError):  # a reset, or a line past the reader's limit
-            log.exception("callback_process_unreadable", pid=proc.pid)
-        finally:
-            self._writer = None
-            self.ready.clear()
-            writer.close()
-        code = await asyncio.to_thread(proc.wait)
-        self._proc = None
-        self.exit_codes.append(code)
-        return code
 
-    def _kill_left_over(self) -> None:
-        """The sender process of a supervision that ended early (cancelled): killed and
-        reaped, so that no sender outlives its daemon nor stays a zombie."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        log.warning("callback_process_killed", pid=proc.pid, after="cancelled")
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.exit_codes.append(proc.wait(timeout=1.0))  # SIGKILL: a few milliseconds
-
-    def _spawn(self, fd: int) -> subprocess.Popen[bytes]:
-        """The child starts with SIGTERM, SIGINT and SIGHUP blocked (a signal mask survives
-        fork and exec), so one that reaches it while it imports is held until `main` ignores
-        those signals, which discards it, instead of ending it. This runs on a worker thread:
-        blocking them there leaves the daemon's main thread to take its own."""
-        command = [sys.executable, "-m", "gatewayd.callback_process", str(fd)]
-        before = signal.pthread_sigmask(signal.SIG_BLOCK, _IGNORED)
-        try:
-            return subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    async def _converse(self, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():  # until the sender's end closes
+            self._on_line(line)
 
     def _on_line(self, line: bytes) -> None:
         try:
@@ -291,11 +169,6 @@ class CallbackProcess:
         self._wake_pending = False
         self._send(b"w\n")
 
-    def _send(self, line: bytes) -> None:
-        writer = self._writer
-        if writer is not None and not writer.is_closing():
-            writer.write(line)
-
 
 # -- the sender's side --------------------------------------------------------------------------
 
@@ -311,9 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # control group and Ctrl-C the whole process group, and a sender that ended on its own
     # would be started again by a daemon that has not begun to stop. The daemon stops it in
     # its own order; if the daemon dies, its socket closes and the sender stops within 1 s.
-    for signum in _IGNORED:
-        signal.signal(signum, signal.SIG_IGN)  # discards any held since the spawn (`_spawn`)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _IGNORED)
+    ignore_stop_signals()
     sock = socket.socket(fileno=int(args[0]))
     settings = _read_settings(sock)
     configure(settings.log.level, settings.log.format)
