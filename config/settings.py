@@ -131,6 +131,11 @@ class HttpSettings(Section):
     # and that route's own body limit (the other routes keep max_body_bytes)
     bulk_max_messages: int = Field(default=1_000, ge=1)
     bulk_max_body_bytes: int = Field(default=4_194_304, ge=1024)
+    # Where the API runs: "process" (a process of its own, on the listening socket the daemon
+    # opened), "inline" (in the daemon's event loop), or "auto": a process of its own for
+    # `gatewayd run` from the command line, inline when the daemon runs inside another
+    # program's event loop (the tests). See gatewayd.intake_process.
+    process: Literal["auto", "process", "inline"] = "auto"
 
     @field_validator("listen")
     @classmethod

@@ -5,7 +5,8 @@ and the workers run (binds come up in the background: an SMSC outage must not fa
 waits for SIGTERM/SIGINT (or the `shutdown_trigger` tests hand in), then stops in the order
 that keeps every message accounted for:
 
-    STOPPING=1 → intake closed (HTTP stops) → dispatchers stop claiming → windows drain for up
+    STOPPING=1 → intake closed (HTTP stops; under `gatewayd run` that is the API's own
+    process, gatewayd.intake_process) → dispatchers stop claiming → windows drain for up
     to [shutdown] drain_timeout → binds unbind (unbind_timeout) → what is still unanswered
     stays SUBMITTING and is "in doubt" at the next start → workers stop → Daraja client closed
     → store closed → 0.
@@ -48,6 +49,7 @@ import asyncio
 import contextlib
 import gc
 import secrets
+import socket
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,10 +58,10 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from config.loader import default_config_path, load_settings
-from config.settings import MpesaSettings, Settings, ShutdownSettings, SmscSettings
+from config.settings import HttpSettings, MpesaSettings, Settings, ShutdownSettings, SmscSettings
 from gatewayd import __version__
 from gatewayd.adapters.daraja import DarajaClient, DarajaConfig
 from gatewayd.callback_process import (
@@ -68,6 +70,7 @@ from gatewayd.callback_process import (
     callback_policy,
     wants_process,
 )
+from gatewayd.intake_process import IntakeProcess, listening_socket, wants_intake_process
 from gatewayd.lifecycle import Lifecycle, SdNotifier, choose_event_loop
 from gatewayd.links import SmscLink, start_link
 from gatewayd.logs import get_logger
@@ -84,7 +87,7 @@ from gatewayd.workers.dispatcher import Dispatcher, SmscProfile
 from gatewayd.workers.receipts import ReceiptSource
 from gatewayd.workers.sweeper import TOPUP_SWEEP_PERIOD, Sweeper, TopUpSweeper
 from http_api import ApiDeps, ApiSettings, BindState, Readiness, create_app
-from http_api.server import ApiServer, start_server
+from http_api.server import DEFAULT_BACKLOG, ApiServer, start_server
 from http_api.topup_access import AccountTopUps
 from routing import PrefixTable, PrefixTableHolder
 from smpp.aio import BindMode, PoolConfig
@@ -98,6 +101,7 @@ ShutdownTrigger = Callable[[], Awaitable[object]]
 SAMPLE_PERIOD = 1.0  # seconds between queue-depth / bind gauges refreshes
 SENDER_CACHE_TTL = 1.0  # seconds a send reuses a sender ID lookup (a suspension applies after)
 HTTP_STOP_BUDGET = 3.0  # seconds requests in progress get to finish once intake stops
+INTAKE_START_TIMEOUT = 30.0  # seconds the API's own process may take to serve
 IDLE_GRACE = 1.0  # seconds, once the binds are down, to store the answers already in
 STOP_MARGIN = 0.5  # seconds for what follows: workers, Daraja client, store
 RELOAD_REQUEUE_SLACK = timedelta(days=1)  # "changed before": every message, however recent
@@ -214,6 +218,106 @@ def link_parts(
     return config, profile, ReceiptSource(smsc.name, smsc.operator, id_format)
 
 
+def api_settings(http: HttpSettings) -> ApiSettings:
+    """The HTTP API's tunables from [http]."""
+    return ApiSettings(
+        rate_limit_per_minute=http.rate_limit_per_minute,
+        max_body_bytes=http.max_body_bytes,
+        max_queue_depth=http.max_queue_depth,
+        busy_retry_after=http.busy_retry_after,
+        bulk_max_messages=http.bulk_max_messages,
+        bulk_max_body_bytes=http.bulk_max_body_bytes,
+    )
+
+
+class ServedOperators:
+    """Operators with an [[smsc]] table (enabled or not) in the running configuration, worked
+    out once per configuration (it is asked per recipient)."""
+
+    def __init__(self, settings: Callable[[], Settings]) -> None:
+        self._settings = settings
+        self._memo: tuple[object, frozenset[str]] = (None, frozenset())
+
+    def __call__(self) -> frozenset[str]:
+        tables = self._settings().smsc
+        if self._memo[0] is not tables:
+            self._memo = (tables, frozenset(smsc.operator for smsc in tables))
+        return self._memo[1]
+
+
+def messaging_service(
+    settings: Settings,
+    store: Store,
+    prefixes: PrefixTableHolder,
+    opt_outs: OptOuts,
+    on_accepted: Callable[[Accepted], None],
+    served: Callable[[], frozenset[str]],
+) -> MessagingService:
+    """The send use-cases as the API runs them (in the daemon or in its own process)."""
+    return MessagingService(
+        store=store,
+        prefixes=prefixes,
+        callback_policy=callback_policy(settings),
+        long_method=long_method_for(settings.smsc),
+        on_accepted=on_accepted,  # the light Accepted: no full Message built per send
+        sender_cache_ttl=SENDER_CACHE_TTL,
+        opt_outs=opt_outs,
+        served=served,
+    )
+
+
+def opt_outs_for(settings: Settings, store: Store) -> OptOuts:
+    optouts = settings.optouts
+    return OptOuts.with_words(
+        store, optouts.stop_words, optouts.start_words, KeywordScope(optouts.scope)
+    )
+
+
+def auth_service(settings: Settings, store: Store) -> AuthService:
+    return AuthService(
+        store=store,
+        keys=signing_keys(settings),
+        token_ttl=settings.auth.token_ttl,
+        offload=asyncio.to_thread,
+    )
+
+
+def api_deps(
+    settings: Settings,
+    store: Store,
+    messaging: MessagingService,
+    auth: AuthService,
+    topups: TopUps,
+    *,
+    readiness: Callable[[], Awaitable[Readiness]],
+    registry: CollectorRegistry,
+    queue_depth: Callable[[], int],
+    clock: Callable[[], datetime],
+    more_metrics: Callable[[], Awaitable[bytes]] | None = None,
+) -> ApiDeps:
+    """What the HTTP API is built from, in the daemon or in its own process."""
+    return ApiDeps(
+        messaging=messaging,
+        auth=auth,
+        idempotency=store,
+        readiness=readiness,
+        registry=registry,
+        settings=api_settings(settings.http),
+        queue_depth=queue_depth,
+        clock=clock,
+        topups=AccountTopUps(topups, store),
+        mpesa_callback_path=mpesa_callback_path(settings),
+        more_metrics=more_metrics,
+    )
+
+
+def topups_for(settings: Settings, store: Store) -> tuple[TopUps, DarajaClient | None]:
+    """The top-up use-cases; M-Pesa through Daraja only when [mpesa] is configured."""
+    mpesa = settings.mpesa
+    daraja = DarajaClient(daraja_config(mpesa)) if mpesa is not None else None
+    return TopUps(store, daraja, expiry=topup_expiry(settings)), daraja
+
+
 @dataclass
 class Daemon:
     """Everything one run of the daemon holds; `start()` then `stop()`."""
@@ -222,6 +326,7 @@ class Daemon:
     config_path: Path | None = None
     clock: Callable[[], datetime] = utc_now
     callback_process: bool = False  # the callback sender in a process of its own
+    intake_process: bool = False  # the HTTP API in a process of its own
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     store: Store | None = None
     server: ApiServer | None = None
@@ -241,7 +346,10 @@ class Daemon:
         self.topup_sweeper: TopUpSweeper | None = None
         self.opt_outs: OptOuts | None = None  # STOP/START: refused promotional sends, MO
         self.auth: AuthService | None = None  # its signing keys follow SIGHUP
-        self._served: tuple[object, frozenset[str]] = (None, frozenset())
+        self.intake: IntakeProcess | None = None
+        self.http_url = ""  # where the API listens
+        self._listener: socket.socket | None = None
+        self._served_operators = ServedOperators(lambda: self.settings)
 
     # -- start ------------------------------------------------------------------------------
 
@@ -249,17 +357,16 @@ class Daemon:
         """Store → recovery → HTTP → workers; binds connect in the background."""
         self.store = await self._open_store()
         await self._recover(self.store)
-        optouts = self.settings.optouts
-        self.opt_outs = OptOuts.with_words(
-            self.store, optouts.stop_words, optouts.start_words, KeywordScope(optouts.scope)
-        )
-        messaging = self._messaging(self.store)
+        self.opt_outs = opt_outs_for(self.settings, self.store)
         self.topups = self._topups(self.store)
         self.accepting = True
-        self.server = await self._serve(self.store, messaging, self.topups)
-        log.info(
-            "http_listening", url=self.server.url, host=self.server.host, port=self.server.port
-        )
+        if self.intake_process:
+            host, port = await self._start_intake()
+        else:
+            self.server = await self._serve(self.store, self._messaging(self.store), self.topups)
+            host, port = self.server.host, self.server.port
+        self.http_url = _url(host, port)
+        log.info("http_listening", url=self.http_url, host=host, port=port)
         self._start_workers(self.store)
         for smsc in self.settings.smsc:
             if smsc.enabled:
@@ -293,64 +400,51 @@ class Daemon:
         log.info("recovery_done", in_doubt=len(found), policy=policy.value)
 
     def _messaging(self, store: Store) -> MessagingService:
-        return MessagingService(
-            store=store,
-            prefixes=self.prefixes,
-            callback_policy=callback_policy(self.settings),
-            long_method=long_method_for(self.settings.smsc),
-            on_accepted=self._kick,  # the light Accepted: no full Message built per send
-            sender_cache_ttl=SENDER_CACHE_TTL,
-            opt_outs=self.opt_outs,
-            served=self._served_operators,
-        )
-
-    def _served_operators(self) -> frozenset[str]:
-        """Operators with an [[smsc]] table (enabled or not) in the running configuration
-        (worked out once per configuration: it is asked per recipient)."""
-        tables = self.settings.smsc
-        if self._served[0] is not tables:
-            self._served = (tables, frozenset(smsc.operator for smsc in tables))
-        return self._served[1]
+        assert self.opt_outs is not None
+        return messaging_service(
+            self.settings, store, self.prefixes, self.opt_outs, self._kick,
+            self._served_operators,
+        )  # fmt: skip
 
     def _topups(self, store: Store) -> TopUps:
-        """The top-up use-cases; M-Pesa through Daraja only when [mpesa] is configured."""
+        topups, self.daraja = topups_for(self.settings, store)
         mpesa = self.settings.mpesa
         if mpesa is not None:
-            self.daraja = DarajaClient(daraja_config(mpesa))
             log.info("mpesa_configured", base_url=mpesa.base_url, shortcode=mpesa.shortcode,
                      callback_path=mpesa_callback_path(self.settings))  # fmt: skip
-        return TopUps(store, self.daraja, expiry=topup_expiry(self.settings))
+        return topups
 
     async def _serve(self, store: Store, messaging: MessagingService, topups: TopUps) -> ApiServer:
         http = self.settings.http
-        auth = self.auth = AuthService(
-            store=store,
-            keys=signing_keys(self.settings),
-            token_ttl=self.settings.auth.token_ttl,
-            offload=asyncio.to_thread,
-        )
-        deps = ApiDeps(
-            messaging=messaging,
-            auth=auth,
-            idempotency=store,
-            readiness=self._readiness,
-            registry=self.registry,
-            settings=ApiSettings(
-                rate_limit_per_minute=http.rate_limit_per_minute,
-                max_body_bytes=http.max_body_bytes,
-                max_queue_depth=http.max_queue_depth,
-                busy_retry_after=http.busy_retry_after,
-                bulk_max_messages=http.bulk_max_messages,
-                bulk_max_body_bytes=http.bulk_max_body_bytes,
-            ),
-            queue_depth=lambda: self._queue_depth,
-            clock=self.clock,
-            topups=AccountTopUps(topups, store),
-            mpesa_callback_path=mpesa_callback_path(self.settings),
-        )
+        auth = self.auth = auth_service(self.settings, store)
+        deps = api_deps(
+            self.settings, store, messaging, auth, topups, readiness=self._readiness,
+            registry=self.registry, queue_depth=lambda: self._queue_depth, clock=self.clock,
+        )  # fmt: skip
         return await start_server(
             create_app(deps), http.host, http.port, shutdown_timeout=HTTP_STOP_BUDGET
         )
+
+    async def _start_intake(self) -> tuple[str, int]:
+        """The API in a process of its own (gatewayd.intake_process), on a socket opened
+        here; returns once it serves."""
+        http = self.settings.http
+        self._listener = listening_socket(http.host, http.port, DEFAULT_BACKLOG)
+        host, port = self._listener.getsockname()[:2]
+        self.intake = IntakeProcess(
+            self.settings, self._listener, budget=HTTP_STOP_BUDGET, readiness=self._readiness,
+            metrics=lambda: generate_latest(self.registry), on_accepted=self._kick_operator,
+        )  # fmt: skip
+        running = asyncio.get_running_loop().create_task(self.intake.run(), name="intake")
+        self._tasks.append(running)
+        ready = asyncio.ensure_future(self.intake.ready.wait())
+        await asyncio.wait(
+            {ready, running}, timeout=INTAKE_START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not ready.done():
+            ready.cancel()
+            raise RuntimeError(f"the API process did not start in {INTAKE_START_TIMEOUT} s")
+        return str(host), int(port)
 
     async def _start_link(self, smsc: SmscSettings) -> None:
         assert self.store is not None
@@ -390,8 +484,12 @@ class Daemon:
             self.callbacks.wake()
 
     def _kick(self, message: Accepted) -> None:
+        self._kick_operator(message.operator)
+
+    def _kick_operator(self, operator: str) -> None:
+        """Messages were accepted for `operator`: its dispatchers look at the queue now."""
         for link in self.links.values():
-            if link.operator == message.operator:
+            if link.operator == operator:
                 link.dispatcher.kick()
 
     # -- observing --------------------------------------------------------------------------
@@ -427,6 +525,8 @@ class Daemon:
                     depth = await self.store.queue_depth(operator)
                     self.metrics.queue_depth.labels(operator).set(depth)
                 self._queue_depth = await self.store.queue_depth()
+                if self.intake is not None:
+                    self.intake.queue_depth(self._queue_depth)
                 self.metrics.callback_backlog.set(await self.store.callback_backlog())
                 for link in self.links.values():
                     link.sample(self.metrics)
@@ -448,6 +548,8 @@ class Daemon:
         # The new tables decide at once which networks are served (a send to one whose table
         # went away is refused, not queued), also while the old links drain below.
         self.settings = fresh
+        if self.intake is not None:
+            self.intake.reload(fresh)
         await self._reload_links(fresh.smsc)
 
     def _reload_keys(self, fresh: Settings) -> None:
@@ -505,6 +607,11 @@ class Daemon:
         if self.server is not None:
             await self.server.stop()
             log.info("http_stopped")
+        if self.intake is not None:
+            await self.intake.stop(HTTP_STOP_BUDGET)
+            log.info("http_stopped")
+        if self._listener is not None:
+            self._listener.close()
         for link in self.links.values():
             link.dispatcher.stop_claiming()
         if self.sweeper is not None:
@@ -598,6 +705,7 @@ def run(
         started=started,
         tune_gc=own_process,
         callback_process=wants_process(settings, own_process),
+        intake_process=wants_intake_process(settings, own_process),
     )
 
 
@@ -609,8 +717,12 @@ async def _run(
     started: Callable[[Daemon], Awaitable[None] | None] | None,
     tune_gc: bool = False,
     callback_process: bool = False,
+    intake_process: bool = False,
 ) -> int:
-    daemon = Daemon(settings, config_path=config_path, callback_process=callback_process)
+    daemon = Daemon(
+        settings, config_path=config_path, callback_process=callback_process,
+        intake_process=intake_process,
+    )  # fmt: skip
     install = shutdown_trigger is None
     holder: list[Lifecycle] = []
 
@@ -675,6 +787,10 @@ def stop_budget(shutdown: ShutdownSettings) -> float:
         HTTP_STOP_BUDGET + shutdown.drain_timeout + shutdown.unbind_timeout + IDLE_GRACE
         + STOP_MARGIN
     )  # fmt: skip
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _loop_name() -> str:

@@ -93,6 +93,9 @@ class ApiDeps:
     # The path of [mpesa] callback_url; None without [mpesa]: no callback route, since the
     # use-cases credit a callback unconfirmed when they have no Daraja to ask.
     mpesa_callback_path: str | None = MPESA_CALLBACK_PATH
+    # Metrics kept by another process (the daemon's, when this API runs in a process of its
+    # own): their text exposition, served after this registry's on /metrics.
+    more_metrics: Callable[[], Awaitable[bytes]] | None = None
 
     def __post_init__(self) -> None:
         path = self.mpesa_callback_path

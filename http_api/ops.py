@@ -47,7 +47,10 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    output = generate_latest(context(request).deps.registry)
+    deps = context(request).deps
+    output = generate_latest(deps.registry)
+    if deps.more_metrics is not None:
+        output += await deps.more_metrics()
     response = web.Response(body=output)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

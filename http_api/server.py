@@ -7,6 +7,7 @@ of hundreds of new connections queue instead of stalling.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -28,8 +29,11 @@ class ApiServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    async def stop(self) -> None:
-        """Stop accepting, let requests in progress finish (up to the shutdown timeout)."""
+    async def stop(self, budget: float | None = None) -> None:
+        """Stop accepting, let requests in progress finish (up to the shutdown timeout, or
+        `budget` seconds)."""
+        if budget is not None:  # aiohttp reads it from the runner at cleanup; no setter
+            self.runner._shutdown_timeout = budget
         await self.runner.cleanup()
 
 
@@ -40,11 +44,16 @@ async def start_server(
     *,
     backlog: int = DEFAULT_BACKLOG,
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+    sock: socket.socket | None = None,
 ) -> ApiServer:
-    """Listen on host:port (0 picks a free port; the bound one is in the result)."""
+    """Listen on host:port (0 picks a free port; the bound one is in the result), or serve
+    on `sock`, a socket already listening (another process bound it)."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=backlog)
+    site: web.BaseSite = (
+        web.SockSite(runner, sock) if sock is not None
+        else web.TCPSite(runner, host, port, backlog=backlog)
+    )  # fmt: skip
     try:
         await site.start()
     except BaseException:
