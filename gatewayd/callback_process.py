@@ -47,7 +47,7 @@ from typing import Any
 
 from config.settings import Settings
 from gatewayd.children import RESTART_MAX, RESTART_MIN, ChildProcess, ignore_stop_signals
-from gatewayd.lifecycle import choose_event_loop
+from gatewayd.lifecycle import choose_event_loop, settle_gc
 from gatewayd.logs import configure, get_logger
 from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.callback_policy import CallbackPolicy
@@ -272,6 +272,7 @@ async def _serve(settings: Settings, sock: socket.socket) -> int:
         loop.create_task(child.listen(reader, sender), name="listen"),
         loop.create_task(child.reports(), name="reports"),
     ]
+    settle_gc()  # as the daemon does once started: this process is the sender's alone
     writer.write(_json_line({"ready": True, "pid": os.getpid()}))
     stopped = loop.create_task(child.stop.wait(), name="stopped")
     helpers.append(stopped)

@@ -24,7 +24,7 @@ from config.settings import Settings
 from gatewayd import main as daemon_main
 from gatewayd.children import ignore_stop_signals
 from gatewayd.intake_process import frame, read_frame
-from gatewayd.lifecycle import choose_event_loop
+from gatewayd.lifecycle import choose_event_loop, settle_gc
 from gatewayd.logs import configure, get_logger
 from gatewayd.service.model import Accepted, RefundPolicy
 from gatewayd.store import open_store
@@ -188,6 +188,7 @@ async def _serve(settings: Settings, control: socket.socket, listener: socket.so
     server = await start_server(
         create_app(deps), "", 0, sock=listener, shutdown_timeout=daemon_main.HTTP_STOP_BUDGET
     )
+    settle_gc()  # as the daemon does once started: this process is the API's alone
     daemon._send(("ready", os.getpid()))
     try:
         await daemon.stop.wait()

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -71,7 +70,7 @@ from gatewayd.callback_process import (
     wants_process,
 )
 from gatewayd.intake_process import IntakeProcess, listening_socket, wants_intake_process
-from gatewayd.lifecycle import Lifecycle, SdNotifier, choose_event_loop
+from gatewayd.lifecycle import Lifecycle, SdNotifier, choose_event_loop, settle_gc
 from gatewayd.links import SmscLink, start_link
 from gatewayd.logs import get_logger
 from gatewayd.metrics import DaemonMetrics
@@ -663,20 +662,6 @@ async def _unless_forced(
 
 
 # -- entry points ---------------------------------------------------------------------------
-
-
-GC_THRESHOLDS = (10_000, 20, 20)
-"""gc thresholds once started: a young collection every 10,000 net allocations instead of
-every 700 (each walks what is young and still alive, about the same few thousand objects in
-flight whatever the threshold, so fewer collections cost less), an older one every 20 younger
-ones instead of 10."""
-
-
-def settle_gc() -> None:
-    """Freeze the objects start-up made (they live as long as the process: walking them in
-    every full collection is pure cost) and widen the collector's thresholds."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from gatewayd.main import GC_THRESHOLDS, settle_gc
+from gatewayd.lifecycle import GC_THRESHOLDS, settle_gc
 
 
 def test_settle_gc_freezes_start_up_objects_and_widens_the_thresholds() -> None:
