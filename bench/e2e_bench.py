@@ -428,7 +428,8 @@ def main() -> int:
         print_bulk(args, bulk, results.get("kannel", {}).get("main"))
     print(
         "CPU per message counts the gateway's own processes (Kannel: bearerbox + smsbox; "
-        "gatewayd: the daemon and its callback process); the tools share the same cores."
+        "gatewayd: the daemon, its API process and its callback process); the tools share the "
+        "same cores."
     )
     if args.rounds > 1:
         summary.update(print_rounds(rounds))

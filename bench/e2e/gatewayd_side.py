@@ -52,7 +52,8 @@ class Gatewayd:
 
     @property
     def pids(self) -> list[int]:
-        """The daemon and its callback process (`[callbacks] process`), the daemon first."""
+        """The daemon and its helper processes (the HTTP API, the callback sender), the daemon
+        first."""
         if self.proc is None:
             return []
         return [self.proc.pid, *procstat.children(self.proc.pid)]

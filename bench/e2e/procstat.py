@@ -33,7 +33,7 @@ def peak_rss_kb(pid: int) -> int:
 
 
 def children(pid: int) -> list[int]:
-    """The pids whose parent is `pid` (gatewayd's callback process)."""
+    """The pids whose parent is `pid` (gatewayd's API and callback processes)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
