@@ -46,7 +46,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config.settings import Settings
-from gatewayd.children import RESTART_MAX, RESTART_MIN, ChildProcess, ignore_stop_signals
+from gatewayd.children import (
+    RESTART_MAX,
+    RESTART_MIN,
+    ChildProcess,
+    ignore_stop_signals,
+    read_exactly,
+)
 from gatewayd.lifecycle import choose_event_loop, settle_gc
 from gatewayd.logs import configure, get_logger
 from gatewayd.metrics import DaemonMetrics
@@ -193,22 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _read_settings(sock: socket.socket) -> Settings:
-    size = int.from_bytes(_read_exactly(sock, _LENGTH), "big")
-    settings = pickle.loads(_read_exactly(sock, size))  # the daemon's own bytes, on its socket
+    size = int.from_bytes(read_exactly(sock, _LENGTH), "big")
+    settings = pickle.loads(read_exactly(sock, size))  # the daemon's own bytes, on its socket
     if not isinstance(settings, Settings):
         raise TypeError("expected the daemon's Settings")
     return settings
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            raise EOFError("the daemon closed the socket before the settings were read")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 class _Child:

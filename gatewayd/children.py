@@ -34,6 +34,18 @@ STOP_MARGIN = 2.0  # seconds past its budget a stopping helper gets before SIGKI
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)  # the daemon's, not a helper's
 
 
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    """`size` bytes from a blocking socket (a helper reading what the daemon sends first)."""
+    chunks, left = [], size
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the daemon closed the socket before its first message was read")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def ignore_stop_signals() -> None:
     """In a helper, first thing: ignore the daemon's signals (which also discards one held
     since the spawn) and unblock them."""

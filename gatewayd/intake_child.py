@@ -22,10 +22,11 @@ from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
 from gatewayd import main as daemon_main
-from gatewayd.children import ignore_stop_signals
+from gatewayd.children import ignore_stop_signals, read_exactly
 from gatewayd.intake_process import frame, read_frame
 from gatewayd.lifecycle import choose_event_loop, settle_gc
 from gatewayd.logs import configure, get_logger
+from gatewayd.service.auth import AuthService
 from gatewayd.service.model import Accepted, RefundPolicy
 from gatewayd.store import open_store
 from http_api import Readiness, create_app
@@ -54,22 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _read_settings(sock: socket.socket) -> Settings:
-    head = _read_exactly(sock, 4)
-    kind, settings = pickle.loads(_read_exactly(sock, int.from_bytes(head, "big")))
+    head = read_exactly(sock, 4)
+    kind, settings = pickle.loads(read_exactly(sock, int.from_bytes(head, "big")))
     if kind != "settings" or not isinstance(settings, Settings):
         raise TypeError("expected the daemon's settings first")
     return settings
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            raise EOFError("the daemon closed the socket before the settings were read")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 class _Daemon:
@@ -133,7 +123,7 @@ class _Daemon:
                     if future is not None and not future.done():
                         future.set_result(message[2])
                 elif kind == "reload":
-                    api.reload(message[1])
+                    api.reload(message[1])  # never raises: a bad file keeps what runs
                 elif kind == "stop":
                     self.budget = max(0.0, float(message[1]))
                     self.stop.set()
@@ -152,10 +142,16 @@ class _Api:
         self.settings = settings
         self.prefixes = PrefixTableHolder(daemon_main.load_prefixes(settings))
         self.served = daemon_main.ServedOperators(lambda: self.settings)
-        self.auth: Any = None
+        self.auth: AuthService | None = None
 
     def reload(self, fresh: Settings) -> None:
-        table = daemon_main.load_prefixes(fresh)
+        """As the daemon's reload (which read the same files a moment ago); a file that does
+        not load now keeps the running configuration, as there."""
+        try:
+            table = daemon_main.load_prefixes(fresh)
+        except Exception:
+            log.exception("intake_reload_failed")
+            return
         self.prefixes.replace(table)
         if self.auth is not None and fresh.auth.current_kid is not None:
             self.auth.replace_keys(daemon_main.signing_keys(fresh))

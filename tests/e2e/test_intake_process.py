@@ -134,6 +134,7 @@ async def test_a_killed_api_process_is_replaced_on_the_same_socket(
 
 
 async def test_sighup_reaches_the_api_process(tmp_path: Path, sim: Simulator) -> None:
+    """The prefix table and the signing keys of the reloaded file apply to the API's process."""
     prefixes = tmp_path / "prefixes.toml"
     shipped = Path(__file__).resolve().parents[2] / "config" / "prefixes_ke.toml"
     prefixes.write_text(shipped.read_text())
@@ -143,12 +144,20 @@ async def test_sighup_reaches_the_api_process(tmp_path: Path, sim: Simulator) ->
     daemon = await start_daemon(config)
     try:
         assert len(await send_many(daemon.url, AIRTEL, ["before the reload"])) == 1
+        async with aiohttp.ClientSession() as http:
+            old_token = await token(http, daemon.url)
         prefixes.write_text('version = "small"\n[safaricom]\nprefixes = ["0700-0729"]\n')
+        rotated = config.read_text().replace(f'e2e = "{"k" * 40}"', f'e2e2 = "{"j" * 40}"')
+        assert rotated != config.read_text()
+        config.write_text(rotated)  # the key "e2e" is gone: its tokens must be refused
         daemon.proc.send_signal(signal.SIGHUP)
         await daemon.wait_event("intake_reloaded")
+        body = {"sender_name": "KIMISMS", "contact": AIRTEL, "message": "after"}
         async with aiohttp.ClientSession() as http:
+            stale = {"Authorization": f"Bearer {old_token}"}
+            async with http.post(f"{daemon.url}/api/send-sms", json=body, headers=stale) as r:
+                assert r.status == 401
             headers = {"Authorization": f"Bearer {await token(http, daemon.url)}"}
-            body = {"sender_name": "KIMISMS", "contact": AIRTEL, "message": "after"}
             async with http.post(f"{daemon.url}/api/send-sms", json=body, headers=headers) as r:
                 assert r.status == 400
                 assert (await r.json())["contact"][0] == "Invalid number"
