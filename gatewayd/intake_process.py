@@ -68,9 +68,12 @@ def wants_intake_process(settings: Settings, own_process: bool) -> bool:
 
 
 def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
-    """The API's listening socket, opened by the daemon and inherited by the child."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=backlog)
+    """The API's listening socket, opened by the daemon and inherited by the child: on the
+    first address `host` resolves to (an IP address is its own)."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.create_server(address[:2], family=family, backlog=backlog)
     sock.set_inheritable(True)
     return sock
 

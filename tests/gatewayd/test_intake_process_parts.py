@@ -1,12 +1,14 @@
-"""The frames the daemon and its API process exchange: a length, then a pickle."""
+"""Parts of the API's own process: the frames it exchanges with the daemon (a length, then
+a pickle) and the listening socket the daemon opens for it."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
-from gatewayd.intake_process import MAX_FRAME, frame, read_frame
+from gatewayd.intake_process import MAX_FRAME, frame, listening_socket, read_frame
 from http_api import BindState, Readiness
 
 
@@ -38,3 +40,19 @@ async def test_a_length_beyond_the_limit_is_refused() -> None:
     reader.feed_data((MAX_FRAME + 1).to_bytes(4, "big"))
     with pytest.raises(ValueError, match="frame of"):
         await read_frame(reader)
+
+
+@pytest.mark.parametrize(
+    ("host", "family"),
+    [("127.0.0.1", socket.AF_INET), ("::1", socket.AF_INET6), ("localhost", socket.AF_INET)],
+)
+def test_the_listening_socket_is_bound_listening_and_inheritable(
+    host: str, family: socket.AddressFamily
+) -> None:
+    with listening_socket(host, 0, 8) as sock:
+        assert sock.family == family
+        assert sock.get_inheritable()  # the API's process gets it across exec
+        port = sock.getsockname()[1]
+        assert port > 0
+        with socket.create_connection((host, port), timeout=5):
+            pass  # the kernel queues the connection: it listens before anyone accepts
