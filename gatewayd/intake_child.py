@@ -82,7 +82,7 @@ class _Daemon:
 
     def _tell_accepted(self) -> None:
         operators, self._accepted = tuple(self._accepted), set()
-        self._send(("accepted", operators))
+        self.send(("accepted", operators))
 
     async def readiness(self) -> Readiness:
         answer = await self._ask("ready")
@@ -100,12 +100,12 @@ class _Daemon:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._questions[number] = future
         try:
-            self._send(("ask", number, what))
+            self.send(("ask", number, what))
             return await asyncio.wait_for(future, ASK_TIMEOUT)
         finally:
             self._questions.pop(number, None)
 
-    def _send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: tuple[Any, ...]) -> None:
         if not self.writer.is_closing():
             self.writer.write(frame(message))
 
@@ -185,7 +185,7 @@ async def _serve(settings: Settings, control: socket.socket, listener: socket.so
         create_app(deps), "", 0, sock=listener, shutdown_timeout=daemon_main.HTTP_STOP_BUDGET
     )
     settle_gc()  # as the daemon does once started: this process is the API's alone
-    daemon._send(("ready", os.getpid()))
+    daemon.send(("ready", os.getpid()))
     try:
         await daemon.stop.wait()
     finally:
