@@ -51,15 +51,15 @@ from gatewayd.children import (
     RESTART_MIN,
     ChildProcess,
     ignore_stop_signals,
+    open_helper_store,
     read_exactly,
 )
 from gatewayd.lifecycle import choose_event_loop, settle_gc
 from gatewayd.logs import configure, get_logger
 from gatewayd.metrics import DaemonMetrics
 from gatewayd.service.callback_policy import CallbackPolicy
-from gatewayd.service.model import CallbackJob, RefundPolicy
+from gatewayd.service.model import CallbackJob
 from gatewayd.service.ports import CallbackOutbox
-from gatewayd.store import open_store
 from gatewayd.workers.callbacks import CallbackOutcome, CallbackSender, OutcomeHook
 
 log = get_logger("gatewayd.callback_process")
@@ -254,11 +254,7 @@ def _json_line(value: dict[str, Any]) -> bytes:
 
 async def _serve(settings: Settings, sock: socket.socket) -> int:
     loop = asyncio.get_running_loop()
-    store = await open_store(
-        settings.store_url,
-        refund_policy=RefundPolicy(settings.store.refund_policy),
-        final_checkpoint=False,  # the daemon's to make; it may be writing as this one stops
-    )  # the daemon migrated it before starting this process
+    store = await open_helper_store(settings)
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     child = _Child(settings, writer)
     sender = build_sender(settings, store, _utc_now, on_outcome=child.count)

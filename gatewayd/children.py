@@ -24,7 +24,11 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from config.settings import Settings
 from gatewayd.logs import get_logger
+from gatewayd.service.model import RefundPolicy
+from gatewayd.service.ports import Store
+from gatewayd.store import open_store
 
 log = get_logger("gatewayd.children")
 
@@ -32,6 +36,17 @@ RESTART_MIN, RESTART_MAX = 0.5, 30.0  # seconds before a dead helper is started 
 STABLE_AFTER = 10.0  # seconds a helper must have run for its back-off to start over
 STOP_MARGIN = 2.0  # seconds past its budget a stopping helper gets before SIGKILL
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)  # the daemon's, not a helper's
+
+
+async def open_helper_store(settings: Settings) -> Store:
+    """A helper's own connection to the daemon's store: the daemon migrated it before
+    starting the helper and owns the file (its WAL checkpoints are the daemon's to make, and
+    a helper stopping must not wait on the daemon's writer for one)."""
+    return await open_store(
+        settings.store_url,
+        refund_policy=RefundPolicy(settings.store.refund_policy),
+        final_checkpoint=False,
+    )
 
 
 def read_exactly(sock: socket.socket, size: int) -> bytes:
@@ -141,14 +156,15 @@ class ChildProcess:
 
     def _greet(self, writer: asyncio.StreamWriter) -> None:
         """What the helper reads first (its settings)."""
+        raise NotImplementedError
 
     async def _converse(self, reader: asyncio.StreamReader) -> None:
         """Read what the helper says until its end closes."""
-        while await reader.read(65536):
-            pass
+        raise NotImplementedError
 
     def _send_stop(self) -> None:
         """Tell the running helper to stop within `self._budget` seconds."""
+        raise NotImplementedError
 
     def _send(self, data: bytes) -> None:
         writer = self._writer

@@ -22,13 +22,12 @@ from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
 from gatewayd import main as daemon_main
-from gatewayd.children import ignore_stop_signals, read_exactly
+from gatewayd.children import ignore_stop_signals, open_helper_store, read_exactly
 from gatewayd.intake_process import frame, read_frame
 from gatewayd.lifecycle import choose_event_loop, settle_gc
 from gatewayd.logs import configure, get_logger
 from gatewayd.service.auth import AuthService
-from gatewayd.service.model import Accepted, RefundPolicy
-from gatewayd.store import open_store
+from gatewayd.service.model import Accepted
 from http_api import Readiness, create_app
 from http_api.server import start_server
 from routing import PrefixTableHolder
@@ -161,11 +160,7 @@ class _Api:
 
 async def _serve(settings: Settings, control: socket.socket, listener: socket.socket) -> int:
     loop = asyncio.get_running_loop()
-    store = await open_store(
-        settings.store_url,
-        refund_policy=RefundPolicy(settings.store.refund_policy),
-        final_checkpoint=False,  # the daemon owns the file (gatewayd.store.sqlite)
-    )  # the daemon migrated it before starting this process
+    store = await open_helper_store(settings)
     reader, writer = await asyncio.open_unix_connection(sock=control, limit=1 << 22)
     daemon = _Daemon(writer)
     api = _Api(settings)

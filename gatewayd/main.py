@@ -86,7 +86,7 @@ from gatewayd.workers.dispatcher import Dispatcher, SmscProfile
 from gatewayd.workers.receipts import ReceiptSource
 from gatewayd.workers.sweeper import TOPUP_SWEEP_PERIOD, Sweeper, TopUpSweeper
 from http_api import ApiDeps, ApiSettings, BindState, Readiness, create_app
-from http_api.server import DEFAULT_BACKLOG, ApiServer, start_server
+from http_api.server import DEFAULT_BACKLOG, ApiServer, start_server, url_of
 from http_api.topup_access import AccountTopUps
 from routing import PrefixTable, PrefixTableHolder
 from smpp.aio import BindMode, PoolConfig
@@ -346,7 +346,6 @@ class Daemon:
         self.opt_outs: OptOuts | None = None  # STOP/START: refused promotional sends, MO
         self.auth: AuthService | None = None  # its signing keys follow SIGHUP
         self.intake: IntakeProcess | None = None
-        self.http_url = ""  # where the API listens
         self._listener: socket.socket | None = None
         self._served_operators = ServedOperators(lambda: self.settings)
 
@@ -364,8 +363,7 @@ class Daemon:
         else:
             self.server = await self._serve(self.store, self._messaging(self.store), self.topups)
             host, port = self.server.host, self.server.port
-        self.http_url = _url(host, port)
-        log.info("http_listening", url=self.http_url, host=host, port=port)
+        log.info("http_listening", url=url_of(host, port), host=host, port=port)
         self._start_workers(self.store)
         for smsc in self.settings.smsc:
             if smsc.enabled:
@@ -772,10 +770,6 @@ def stop_budget(shutdown: ShutdownSettings) -> float:
         HTTP_STOP_BUDGET + shutdown.drain_timeout + shutdown.unbind_timeout + IDLE_GRACE
         + STOP_MARGIN
     )  # fmt: skip
-
-
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _loop_name() -> str:

@@ -16,6 +16,11 @@ DEFAULT_BACKLOG = 1024
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 
 
+def url_of(host: str, port: int) -> str:
+    """The API's base URL for a listening address (an IPv6 host in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @dataclass(slots=True)
 class ApiServer:
     """A running site: where it listens and how to stop it."""
@@ -26,8 +31,7 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return url_of(self.host, self.port)
 
     async def stop(self, budget: float | None = None) -> None:
         """Stop accepting, let requests in progress finish (up to the shutdown timeout, or

@@ -54,8 +54,8 @@ async def open_store(
     the per-batch costs twice.
     pool_size: PostgreSQL readers. final_checkpoint: on SQLite, this process owns the file:
     it checkpoints the WAL every few batches and with a TRUNCATE checkpoint at close; False
-    leaves every checkpoint to the process that owns it (the callback process shares the
-    daemon's file and must not wait on its writer when stopping).
+    leaves every checkpoint to the process that owns it (the daemon's helper processes share
+    its file and must not wait on its writer when stopping).
     """
     policy = Policy(refund_policy, receipt_ttl, parked_ttl)
     if url.startswith(_SQLITE):

@@ -11,11 +11,12 @@ units there in one hop (`tx.run_sync`): aiosqlite would cost a thread hop per st
 eight per accept. Reads go around the writer on an aiosqlite connection (WAL lets them run
 while the writer commits).
 
-Several processes write the same file (the daemon and its callback sender). SQLite lets one
-write at a time and makes the others poll with growing sleeps (1, 2, 5 … 100 ms); against the
-daemon's back-to-back batches the poller kept losing and its batches waited for seconds. Each
-write transaction therefore first takes an exclusive `flock` on `<file>-writer.lock`: a waiting
-process sleeps in the kernel and is woken when the holder commits, so writers take turns.
+Several processes write the same file (the daemon, its HTTP API and its callback sender:
+gatewayd.children). SQLite lets one write at a time and makes the others poll with growing
+sleeps (1, 2, 5 … 100 ms); against the daemon's back-to-back batches the poller kept losing
+and its batches waited for seconds. Each write transaction therefore first takes an
+exclusive `flock` on `<file>-writer.lock`: a waiting process sleeps in the kernel and is woken
+when the holder commits, so writers take turns.
 
 WAL checkpoints (copying the log back into the database, and its fsync) run on a third thread
 with a connection of their own, every `CHECKPOINT_EVERY` batches, instead of inside whichever
@@ -346,7 +347,7 @@ class SqliteRunner:
         conn = await loop.run_in_executor(executor, _connect, path, synchronous)
         await loop.run_in_executor(executor, conn.execute, "PRAGMA wal_autocheckpoint=0")
         # Checkpoints are the file's owner's (the daemon): another process writing the same
-        # file (the callback sender) leaves its frames to the owner's next one, so the same
+        # file (a helper process) leaves its frames to the owner's next one, so the same
         # pages are not copied back twice, by two threads.
         checkpointer = None
         if final_checkpoint:

@@ -12,9 +12,9 @@ many units: that is what makes durable accepts cheap (DESIGN.md, libraries.md §
 - Accepts (single and bulk) and the other units (claims, submits, receipts, callbacks, admin
   writes) go in separate transactions; when both kinds wait, the writer takes them in turn.
   An accept's caller is an HTTP client waiting for its answer, and a mixed batch made it wait
-  for the lifecycle work too (about four fifths of a mixed batch's time): in the end-to-end
-  benchmark, separate batches raised the single-message rate by about a fifth at the same
-  CPU per message.
+  for the lifecycle work too (about four fifths of a mixed batch's time). In interleaved
+  end-to-end runs the single-message rate rose by about a tenth (median of three pairs, within
+  the spread of a 2-core VM) at no more CPU per message.
 - `close()` stops intake, lets the queue drain, then returns.
 
 A caller cancelled while its unit is in a running batch gets CancelledError, but the unit may

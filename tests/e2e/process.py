@@ -193,3 +193,14 @@ async def send_many(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return ids
+
+
+def alive(pid: int | None) -> bool:
+    """Whether a process with this pid exists (a helper that must have ended, say)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

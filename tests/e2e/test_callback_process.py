@@ -22,6 +22,7 @@ from config.settings import Settings
 from gatewayd.callback_process import CallbackProcess, wants_process
 from gatewayd.store import open_store
 from tests.e2e.harness import SAFARICOM, Gateway, running_gateway
+from tests.e2e.process import alive
 from tests.gatewayd.store.pg import fresh_schema
 
 
@@ -56,7 +57,7 @@ async def test_callbacks_come_from_another_process_signed_and_counted(tmp_path: 
         assert 'gatewayd_callbacks_total{outcome="delivered"} 2.0' in metrics
         pid = sender.pid
     assert sender.pid is None  # stopped with the daemon
-    assert not _alive(pid)
+    assert not alive(pid)
 
 
 async def test_a_killed_sender_process_is_replaced_and_its_jobs_still_go(tmp_path: Path) -> None:
@@ -171,7 +172,7 @@ async def test_a_cancelled_supervision_kills_its_sender_process(tmp_path: Path) 
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
-    assert not _alive(pid)
+    assert not alive(pid)
     assert sender.exit_codes == [-signal.SIGKILL]
 
 
@@ -217,7 +218,7 @@ async def test_a_supervision_cancelled_while_spawning_still_reaps_the_child(
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(running, 10)
-    assert len(pids) == 1 and not _alive(pids[0])
+    assert len(pids) == 1 and not alive(pids[0])
     assert sender.exit_codes == [-signal.SIGKILL]  # killed and reaped, not left a zombie
 
 
@@ -229,13 +230,3 @@ def test_process_is_the_choice_of_gatewayd_run_only_in_auto() -> None:
     assert not wants_process(inline, own_process=True)
     forced = Settings.model_validate({"callbacks": {"process": "process"}})
     assert wants_process(forced, own_process=False)
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -6,6 +6,7 @@ outlives its daemon."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from smpp.sim.simulator import Simulator, start_simulator
 from tests.e2e.harness import AIRTEL, SAFARICOM, personalities
 from tests.e2e.process import (
     DaemonProcess,
+    alive,
     opened_store,
     seed,
     send_many,
@@ -61,18 +63,18 @@ def _intake_pid(daemon: DaemonProcess) -> int:
     return pid
 
 
-def _alive(pid: int) -> bool:
+@contextlib.asynccontextmanager
+async def _running(config: Path) -> AsyncIterator[DaemonProcess]:
+    """`gatewayd run` on `config` (its store seeded), stopped with SIGTERM afterwards, which
+    must end it with 0 unless the test killed it."""
+    await seed(config.parent)
+    daemon = await start_daemon(config)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-async def _stopped(daemon: DaemonProcess) -> None:
-    if daemon.proc.returncode is None:
-        daemon.proc.send_signal(signal.SIGTERM)
-        assert await daemon.exit_code(15) == 0, daemon.tail()
+        yield daemon
+    finally:
+        if daemon.proc.returncode is None:
+            daemon.proc.send_signal(signal.SIGTERM)
+            assert await daemon.exit_code(15) == 0, daemon.tail()
 
 
 async def _wait_sent(tmp_path: Path, message_ids: list[str], timeout: float = 15.0) -> None:
@@ -89,10 +91,7 @@ _SENT = {MessageStatus.SENT, MessageStatus.DELIVERED}
 async def test_the_api_process_accepts_and_the_daemon_sends(
     tmp_path: Path, sim: Simulator
 ) -> None:
-    config = write_config(sim, tmp_path, window=10, tps=100.0)
-    await seed(tmp_path)
-    daemon = await start_daemon(config)
-    try:
+    async with _running(write_config(sim, tmp_path, window=10, tps=100.0)) as daemon:
         intake = _intake_pid(daemon)
         texts = [f"via the API process {n}" for n in range(20)]
         ids = await send_many(daemon.url, SAFARICOM, texts)
@@ -109,18 +108,13 @@ async def test_the_api_process_accepts_and_the_daemon_sends(
         assert 'gatewayd_api_messages_accepted_total{operator="safaricom"} 20.0' in metrics
         assert 'gatewayd_smpp_submits_total{' in metrics
         assert _intake_pid(daemon) == intake  # the same process served everything
-    finally:
-        await _stopped(daemon)
-    assert not _alive(intake)
+    assert not alive(intake)
 
 
 async def test_a_killed_api_process_is_replaced_on_the_same_socket(
     tmp_path: Path, sim: Simulator
 ) -> None:
-    config = write_config(sim, tmp_path, window=10, tps=100.0)
-    await seed(tmp_path)
-    daemon = await start_daemon(config)
-    try:
+    async with _running(write_config(sim, tmp_path, window=10, tps=100.0)) as daemon:
         first = _intake_pid(daemon)
         os.kill(first, signal.SIGKILL)
         await daemon.wait_event("intake_process_exited")
@@ -129,8 +123,6 @@ async def test_a_killed_api_process_is_replaced_on_the_same_socket(
         await _wait_sent(tmp_path, ids)
         assert _intake_pid(daemon) != first
         assert daemon.proc.returncode is None
-    finally:
-        await _stopped(daemon)
 
 
 async def test_sighup_reaches_the_api_process(tmp_path: Path, sim: Simulator) -> None:
@@ -140,9 +132,7 @@ async def test_sighup_reaches_the_api_process(tmp_path: Path, sim: Simulator) ->
     prefixes.write_text(shipped.read_text())
     config = write_config(sim, tmp_path, window=10, tps=100.0)
     config.write_text(config.read_text() + f'\n[routing]\nprefixes_file = "{prefixes}"\n')
-    await seed(tmp_path)
-    daemon = await start_daemon(config)
-    try:
+    async with _running(config) as daemon:
         assert len(await send_many(daemon.url, AIRTEL, ["before the reload"])) == 1
         async with aiohttp.ClientSession() as http:
             old_token = await token(http, daemon.url)
@@ -161,21 +151,17 @@ async def test_sighup_reaches_the_api_process(tmp_path: Path, sim: Simulator) ->
             async with http.post(f"{daemon.url}/api/send-sms", json=body, headers=headers) as r:
                 assert r.status == 400
                 assert (await r.json())["contact"][0] == "Invalid number"
-    finally:
-        await _stopped(daemon)
 
 
 async def test_the_api_process_ends_when_its_daemon_is_killed(
     tmp_path: Path, sim: Simulator
 ) -> None:
-    config = write_config(sim, tmp_path, window=10, tps=100.0)
-    await seed(tmp_path)
-    daemon = await start_daemon(config)
-    intake = _intake_pid(daemon)
-    daemon.proc.kill()
-    await daemon.proc.wait()
+    async with _running(write_config(sim, tmp_path, window=10, tps=100.0)) as daemon:
+        intake = _intake_pid(daemon)
+        daemon.proc.kill()
+        await daemon.proc.wait()
     async with asyncio.timeout(10):
-        while _alive(intake):
+        while alive(intake):
             await asyncio.sleep(0.05)
 
 

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from smpp.aio import BindPool
+from smpp.sim.simulator import Simulator
 from tests.smpp.aio.conftest import StartPool, StartSim
 from tests.smpp.aio.helpers import sms
 
@@ -26,12 +27,20 @@ def count_writes(pool: BindPool) -> list[bytes]:
     return writes
 
 
+async def paced_pool(
+    start_sim: StartSim, start_pool: StartPool
+) -> tuple[Simulator, BindPool, list[bytes]]:
+    """A bound pool under a TPS limit it never reaches (so the pacer writes each send at
+    once), and the writes of its bind from now on."""
+    sim = await start_sim()
+    pool, _ = await start_pool(sim, tps=100_000.0, window=100)
+    return sim, pool, count_writes(pool)
+
+
 async def test_a_held_batch_of_paced_submits_is_one_write(
     start_sim: StartSim, start_pool: StartPool
 ) -> None:
-    sim = await start_sim()
-    pool, _ = await start_pool(sim, tps=100_000.0, window=100)
-    writes = count_writes(pool)
+    sim, pool, writes = await paced_pool(start_sim, start_pool)
     with pool.hold_writes():
         futures = [pool.send([sms(dest=f"2547{i:08d}", receipt=False)]) for i in range(20)]
         assert writes == []  # nothing written while held
@@ -44,9 +53,7 @@ async def test_a_held_batch_of_paced_submits_is_one_write(
 async def test_without_a_hold_each_paced_send_is_written_at_once(
     start_sim: StartSim, start_pool: StartPool
 ) -> None:
-    sim = await start_sim()
-    pool, _ = await start_pool(sim, tps=100_000.0, window=100)
-    writes = count_writes(pool)
+    _, pool, writes = await paced_pool(start_sim, start_pool)
     futures = [pool.send([sms(dest=f"2547{i:08d}", receipt=False)]) for i in range(5)]
     assert len(writes) == 5  # the moment the pacer counted is the moment it is written
     assert all(r.ok for r in await asyncio.gather(*futures))
@@ -55,9 +62,7 @@ async def test_without_a_hold_each_paced_send_is_written_at_once(
 async def test_nested_holds_write_when_the_outermost_ends(
     start_sim: StartSim, start_pool: StartPool
 ) -> None:
-    sim = await start_sim()
-    pool, _ = await start_pool(sim, tps=100_000.0, window=100)
-    writes = count_writes(pool)
+    _, pool, writes = await paced_pool(start_sim, start_pool)
     with pool.hold_writes():
         first = pool.send([sms(dest="254700000001", receipt=False)])
         with pool.hold_writes():
