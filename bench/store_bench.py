@@ -43,6 +43,7 @@ from typing import Any
 
 import asyncpg
 
+from gatewayd.service.messaging import new_message_id
 from gatewayd.service.model import (
     CampaignType,
     LedgerKind,
@@ -58,7 +59,7 @@ DEFAULT_PG = os.environ.get("GATEWAYD_TEST_PG_DSN", "postgresql://postgres@127.0
 
 def message(n: int, created: datetime) -> NewMessage:
     return NewMessage(
-        id=str(uuid.uuid4()), account_id="acc", sender_id="snd", sender_name="KIMISMS",
+        id=new_message_id(), account_id="acc", sender_id="snd", sender_name="KIMISMS",
         contact=f"2547{n % 100_000_000:08d}", operator="safaricom",
         text="Your OTP is 482910. It expires in 10 minutes.", units=1, parts=1,
         encoding="gsm7", priority=0, callback_url="https://client.example/cb",

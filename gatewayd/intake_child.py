@@ -61,6 +61,14 @@ def _read_settings(sock: socket.socket) -> Settings:
     return settings
 
 
+_AVAILABLE = (
+    b"# HELP gatewayd_daemon_metrics_available Whether this scrape holds the daemon's metrics"
+    b" (0: the daemon did not answer the API process in time).\n"
+    b"# TYPE gatewayd_daemon_metrics_available gauge\n"
+    b"gatewayd_daemon_metrics_available %d\n"
+)
+
+
 class _Daemon:
     """The daemon as the API's process sees it: answers, the queue depth, wake-ups, the stop."""
 
@@ -90,8 +98,15 @@ class _Daemon:
         return answer
 
     async def metrics(self) -> bytes:
-        answer = await self._ask("metrics")
-        return answer if isinstance(answer, bytes) else b""
+        """The daemon's metrics, then whether they are there: a daemon that does not answer
+        in time (busy with a reload, stopping) leaves a scrape with the API's own metrics and
+        `gatewayd_daemon_metrics_available 0`, not a failed scrape."""
+        try:
+            answer = await self._ask("metrics")
+        except TimeoutError:
+            log.warning("daemon_metrics_missing", waited=ASK_TIMEOUT)
+            return _AVAILABLE % 0
+        return (answer if isinstance(answer, bytes) else b"") + _AVAILABLE % 1
 
     async def _ask(self, what: str) -> Any:
         self._asked += 1

@@ -149,12 +149,14 @@ format = "json"
 
     def start_spy(self) -> None:
         """py-spy attached to the daemon (not its parent, so the CPU figures stay the
-        daemon's), sampling without pausing it, until stop()."""
+        daemon's) and its helper processes, sampling without pausing them, until stop();
+        each thread is named with its process (daemon, api, callbacks)."""
         assert self.proc is not None
         spy = Path(sys.executable).with_name("py-spy")
         self.spy = subprocess.Popen(
             [str(spy), "record", "--pid", str(self.proc.pid), "--nonblocking", "--threads",
-             "--rate", "200", "--format", "raw", "--output", str(self.spy_output)],
+             "--rate", "200", "--subprocesses", "--format", "raw",
+             "--output", str(self.spy_output)],
             stdout=subprocess.DEVNULL,
             stderr=open(self.work_dir / "py-spy.err", "wb"),  # noqa: SIM115
             stdin=subprocess.DEVNULL,

@@ -1,5 +1,6 @@
-"""Summaries of a py-spy profile of the daemon (raw "collapsed stacks": one line per distinct
-stack, frames separated by ';', a sample count at the end).
+"""Summaries of a py-spy profile of the daemon and its helper processes (raw "collapsed
+stacks": one line per distinct stack, frames separated by ';', a sample count at the end;
+with --subprocesses each stack starts with the chain of processes it was sampled in).
 
 Self time goes to the innermost frame's module; "inclusive" time to each of the project's
 top-level packages (http_api, gatewayd.*, smpp.*) anywhere on the stack, so the owners of a
@@ -15,7 +16,9 @@ from pathlib import Path
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]+?)(?::\d+)?\)$")
 _THREAD = re.compile(r"^thread \((?P<tid>\d+)\): (?P<name>.*)$")
 OURS = ("gatewayd", "http_api", "smpp", "billing", "routing", "config")
-ROOTS = {"gatewayd.cli", "gatewayd.main", "gatewayd"}  # the composition root: not an activity
+# The composition roots of the three processes: not an activity.
+ROOTS = {"gatewayd.cli", "gatewayd.main", "gatewayd", "gatewayd.intake_child",
+         "gatewayd.callback_process"}  # fmt: skip
 
 
 def module_of(path: str) -> str:
@@ -31,6 +34,15 @@ def is_ours(module: str) -> bool:
     return module.split(".", maxsplit=1)[0] in OURS
 
 
+def _role(process_frame: str) -> str:
+    """Which of gatewayd's processes a py-spy `process <pid>:"<command line>"` frame names."""
+    if "gatewayd.intake_child" in process_frame:
+        return "api"
+    if "gatewayd.callback_process" in process_frame:
+        return "callbacks"
+    return "daemon"
+
+
 def read(path: Path) -> list[tuple[str, list[tuple[str, str]], int]]:
     """(thread name, [(function, module) outermost first], samples) per distinct stack."""
     stacks = []
@@ -39,10 +51,13 @@ def read(path: Path) -> list[tuple[str, list[tuple[str, str]], int]]:
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
+        role = "daemon"
+        while frames and frames[0].startswith("process "):  # py-spy --subprocesses: the chain
+            role = _role(frames.pop(0))
         thread = "?"
-        head = _THREAD.match(frames[0])
+        head = _THREAD.match(frames[0]) if frames else None
         if head:
-            thread = head.group("name") or head.group("tid")
+            thread = f"{role} {head.group('name') or head.group('tid')}"
             frames = frames[1:]
         parsed = []
         for frame in frames:
@@ -60,7 +75,7 @@ def activity(thread: str, frames: list[tuple[str, str]]) -> str:
             break
     else:
         where = "event loop itself (asyncio, selectors, transports)"
-    return where if thread == "MainThread" else f"[thread {thread}] {where}"
+    return where if thread.endswith(" MainThread") else f"[thread {thread}] {where}"
 
 
 def summarise(path: Path, top: int = 15) -> str:
@@ -90,7 +105,10 @@ def summarise(path: Path, top: int = 15) -> str:
             f"    {100 * c / total:5.1f}%  {name}" for name, c in counter.most_common(n)
         ]
 
-    lines = [f"py-spy: {total:,} samples of the daemon (all threads; idle waits excluded)"]
+    lines = [
+        f"py-spy: {total:,} samples of the daemon and its helper processes (all threads; idle"
+        " waits excluded)"
+    ]
     lines += block("by thread", thread_by, 6)
     lines += block("by component (outermost project module on the stack)", act_by, top)
     lines += block("inclusive, by project module (it and what it calls)", incl_by, top + 10)

@@ -4,10 +4,14 @@ a pickle) and the listening socket the daemon opens for it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from gatewayd import intake_child
 from gatewayd.intake_process import MAX_FRAME, frame, listening_socket, read_frame
 from http_api import BindState, Readiness
 
@@ -56,3 +60,41 @@ def test_the_listening_socket_is_bound_listening_and_inheritable(
         assert port > 0
         with socket.create_connection((host, port), timeout=5):
             pass  # the kernel queues the connection: it listens before anyone accepts
+
+
+@contextlib.asynccontextmanager
+async def _daemon_pair() -> AsyncIterator[tuple[Any, asyncio.StreamReader, asyncio.StreamWriter]]:
+    """The API process's `_Daemon`, listening on one end of a socket pair; the daemon's end
+    (its reader and writer) for the test to script."""
+    ours, theirs = socket.socketpair()
+    reader, writer = await asyncio.open_connection(sock=ours)
+    their_reader, their_writer = await asyncio.open_connection(sock=theirs)
+    daemon = intake_child._Daemon(writer)
+    listening = asyncio.create_task(daemon.listen(reader, None))  # type: ignore[arg-type]
+    try:
+        yield daemon, their_reader, their_writer
+    finally:
+        their_writer.close()
+        await listening  # the daemon's end closed: the API's side hears it and stops
+        writer.close()
+
+
+async def test_metrics_carry_the_daemons_part_and_say_so() -> None:
+    async with _daemon_pair() as (daemon, their_reader, their_writer):
+        asking = asyncio.create_task(daemon.metrics())
+        kind, number, what = await read_frame(their_reader)
+        assert (kind, what) == ("ask", "metrics")
+        their_writer.write(frame(("answer", number, b"gatewayd_submits_total 7.0\n")))
+        text = (await asking).decode()
+    assert text.startswith("gatewayd_submits_total 7.0\n")
+    assert text.endswith("gatewayd_daemon_metrics_available 1\n")
+
+
+async def test_a_daemon_that_does_not_answer_leaves_the_apis_metrics_not_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(intake_child, "ASK_TIMEOUT", 0.05)
+    async with _daemon_pair() as (daemon, _, _):  # the daemon's end reads and answers nothing
+        text = (await daemon.metrics()).decode()
+    assert text.endswith("gatewayd_daemon_metrics_available 0\n")
+    assert "# TYPE gatewayd_daemon_metrics_available gauge" in text

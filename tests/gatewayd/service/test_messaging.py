@@ -4,6 +4,7 @@ were; an accepted message is routed, billed and stored with its debit."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import timedelta
 
@@ -198,13 +199,23 @@ async def test_a_remembered_callback_endpoint_still_checks_each_url(world: World
     assert await world.store.balance("s-a-saf") == 97
 
 
-async def test_message_ids_are_canonical_random_uuids(world: World) -> None:
-    ids = {new_message_id() for _ in range(600)}  # past two reads of random bytes
-    assert len(ids) == 600
-    for text in ids:
+async def test_message_ids_are_canonical_time_ordered_uuids(world: World) -> None:
+    before = time.time_ns() // 1_000_000
+    made = [new_message_id() for _ in range(1200)]  # past two reads of random bytes
+    after = time.time_ns() // 1_000_000
+    assert len(set(made)) == 1200
+    assert made == sorted(made)  # one after the other sorts one after the other
+    for text in made:
         parsed = uuid.UUID(text)
         assert str(parsed) == text
-        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert before <= parsed.int >> 80 <= after  # the leading 48 bits: Unix milliseconds
+
+
+def test_message_ids_of_one_millisecond_differ_in_their_random_bits() -> None:
+    same_ms = [new_message_id() for _ in range(50)]
+    randoms = {uuid.UUID(text).int & ((1 << 62) - 1) for text in same_ms}
+    assert len(randoms) == 50
 
 
 def test_a_forked_child_does_not_reuse_the_parents_random_bytes() -> None:
@@ -218,7 +229,7 @@ def test_a_forked_child_does_not_reuse_the_parents_random_bytes() -> None:
     child_id = os.read(read_end, 100).decode()
     os.close(read_end)
     os.waitpid(pid, 0)
-    assert uuid.UUID(child_id).version == 4
+    assert uuid.UUID(child_id).version == 7
     assert child_id != new_message_id()
 
 
