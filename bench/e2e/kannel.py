@@ -11,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e.procutil import free_port, stop_process, wait_port
+from e2e.procutil import command_name, free_port, stop_process, wait_port
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "kannel" / "kannel.conf.template"
 BEARERBOX = "/usr/sbin/bearerbox"
@@ -76,7 +76,7 @@ class Kannel:
                 raise RuntimeError(f"Kannel's SMPP link not online: {self.status()[-500:]}")
             for proc in self.procs:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"Kannel exited ({proc.args[0]}: {proc.returncode})")
+                    raise RuntimeError(f"Kannel exited ({command_name(proc)}: {proc.returncode})")
             time.sleep(0.2)
 
     def status(self) -> str:

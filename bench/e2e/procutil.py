@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -16,6 +17,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def command_name(proc: subprocess.Popen[bytes]) -> str:
+    """The program a process runs, for messages (`args` may be a string or a list)."""
+    args = proc.args
+    if isinstance(args, str | bytes | os.PathLike):
+        return os.fsdecode(args)
+    return os.fsdecode(args[0])
+
+
 def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Until something accepts connections on 127.0.0.1:port; RuntimeError after `timeout`
     or when `proc` exits first."""
@@ -24,7 +33,7 @@ def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = 
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
             return
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+            raise RuntimeError(f"{command_name(proc)} exited with {proc.returncode}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
         time.sleep(0.1)

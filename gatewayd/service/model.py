@@ -322,6 +322,8 @@ class InboundMessage:
     received_at: datetime
     account_id: str | None = None  # owner of the destination sender ID, when known
     sender_id: str | None = None
+    # What a repeat of the same deliver_sm is known by: for a long MO put together from its
+    # parts, `workers.receipts.long_mo_repeat_key`; None for a single part (no such id).
     smsc_message_id: str | None = None
 
 

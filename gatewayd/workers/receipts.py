@@ -20,10 +20,11 @@ before the ack: a crash in between makes the SMSC resend it, and the keyword is 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from gatewayd.logs import get_logger
@@ -279,7 +280,10 @@ class ReceiptHandler:
             log.warning("mo_unreadable", smsc=self.source.smsc, reason=str(exc))
             await self._store.drop_mo_parts(first.smsc, first.key)  # it will not read better
             return
-        await self._keep_mo(first.source, first.destination, text, (first.smsc, first.key))
+        await self._keep_mo(
+            first.source, first.destination, text, (first.smsc, first.key),
+            repeat_key=long_mo_repeat_key(parts, self._clock()),
+        )  # fmt: skip
 
     async def _keep_mo(
         self,
@@ -287,6 +291,7 @@ class ReceiptHandler:
         destination: str,
         text: str | None,
         parts_of: tuple[str, str] | None = None,
+        repeat_key: str | None = None,
     ) -> None:
         if text is None:
             log.warning("mo_binary_dropped", smsc=self.source.smsc, destination=destination)
@@ -305,6 +310,7 @@ class ReceiptHandler:
             received_at=now,
             account_id=owner[0] if owner else None,
             sender_id=owner[1] if owner else None,
+            smsc_message_id=repeat_key,
         )
         kept, new = await self._store.record_inbound(message, parts_of=parts_of)
         if new:
@@ -318,6 +324,25 @@ class ReceiptHandler:
                     action=outcome.action.value, sender_ids=list(outcome.sender_ids),
                     changed=len(outcome.changed),
                 )  # fmt: skip
+
+
+def long_mo_repeat_key(parts: Sequence[MoPart], now: datetime) -> str:
+    """What a long MO is recorded under, so that the same message delivered whole again is
+    recognised (`record_inbound` keeps one message per SMSC and key) instead of recorded
+    twice: an SMSC that got none of the parts' acknowledgements (the link dropped before
+    they went out) delivers every part again, and its parts were dropped with the record.
+
+    The key is the parts' own identity (sender, destination, concatenation reference and
+    count: `MoPart.key`) and their bytes, on the day (UTC) it was put together. A single
+    part MO has no such reference, so two identical ones stay two: "YES" sent twice is
+    two answers. Within one day the same phone would have to send the same long text to
+    the same number under the same reference (which handsets step by one per long message)
+    to be taken for a repeat; across midnight a repeat is recorded twice, as before."""
+    digest = hashlib.sha256(parts[0].key.encode())
+    for part in parts:
+        digest.update(b"|%d|%d|" % (part.seq, part.data_coding))
+        digest.update(part.short_message)
+    return f"long-mo:{digest.hexdigest()[:32]}:{now.astimezone(UTC).date().isoformat()}"
 
 
 def _status_of(receipt: Receipt) -> MessageStatus | None:

@@ -233,3 +233,35 @@ async def test_mo_to_a_short_code_two_accounts_hold_is_kept_unowned() -> None:
     owners = {m.destination: (m.account_id, m.sender_id) for m in b.store._inbound.values()}
     assert owners["20880"] == (None, None)  # ambiguous: neither account gets it
     assert owners["20990"] == ("acc", "s-mine")  # the Airtel twin is another short code
+
+
+async def _deliver_whole(h: ReceiptHandler, text: str, reference: int) -> None:
+    for part in plan_message(text, LongMessageMethod.UDH8, reference).parts:
+        await h.handle(
+            Deliver(part.short_message, esm_class=part.esm_class_flags, destination_addr="20880")
+        )
+
+
+async def test_a_long_mo_delivered_whole_again_is_recorded_once() -> None:
+    """The SMSC got none of the acks (the link dropped before they went out) and delivers
+    every part again after the message was recorded and its parts dropped."""
+    b = await bench()
+    text = "Naomba msaada kuhusu malipo ya bili yangu ya mwezi uliopita " * 4
+    h = handler(b)
+    await _deliver_whole(h, text, 21)
+    b.clock.advance(90)
+    await _deliver_whole(handler(b), text, 21)
+    [inbound] = b.store._inbound.values()
+    assert inbound.text == text
+    assert b.store._mo_parts == {}  # the repeat's parts went too
+
+
+async def test_another_long_mo_of_the_same_text_is_another_message() -> None:
+    b = await bench()
+    text = "Naomba msaada kuhusu malipo ya bili yangu ya mwezi uliopita " * 4
+    h = handler(b)
+    await _deliver_whole(h, text, 21)
+    await _deliver_whole(h, text, 22)  # the handset's next reference: sent again on purpose
+    b.clock.advance(86_400)
+    await _deliver_whole(h, text, 21)  # the same reference a day later
+    assert len(b.store._inbound) == 3
