@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
@@ -51,6 +51,7 @@ from gatewayd.service.model import (
     SenderStatus,
     SenderType,
 )
+from gatewayd.service.ports import Store
 from gatewayd.workers.dispatcher import SmscProfile
 from gatewayd.workers.receipts import ReceiptSource
 from smpp.aio import BindMode, PoolConfig
@@ -122,7 +123,7 @@ async def one_run(port: int, count: int) -> dict[str, Any]:
         config,
         profile,
         source,
-        store,
+        cast(Store, store),  # the calls one SMSC link makes, not the whole Store
         metrics,
         lambda: datetime.now(UTC),
     )
