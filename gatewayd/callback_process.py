@@ -50,6 +50,7 @@ from gatewayd.children import (
     RESTART_MAX,
     RESTART_MIN,
     ChildProcess,
+    close_helper,
     ignore_stop_signals,
     open_helper_store,
     read_exactly,
@@ -277,10 +278,7 @@ async def _serve(settings: Settings, sock: socket.socket) -> int:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
         child.report()
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
-        await store.close()
+        await close_helper(writer, store)
     return 0
 
 

@@ -49,6 +49,15 @@ async def open_helper_store(settings: Settings) -> Store:
     )
 
 
+async def close_helper(writer: asyncio.StreamWriter, store: Store) -> None:
+    """A helper's last words to the daemon written out (unless the daemon is gone), then its
+    socket and its store connection closed."""
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+    writer.close()
+    await store.close()
+
+
 def read_exactly(sock: socket.socket, size: int) -> bytes:
     """`size` bytes from a blocking socket (a helper reading what the daemon sends first)."""
     chunks, left = [], size

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
 from gatewayd import main as daemon_main
-from gatewayd.children import ignore_stop_signals, open_helper_store, read_exactly
+from gatewayd.children import close_helper, ignore_stop_signals, open_helper_store, read_exactly
 from gatewayd.intake_process import frame, read_frame
 from gatewayd.lifecycle import choose_event_loop, settle_gc
 from gatewayd.logs import configure, get_logger
@@ -167,8 +167,8 @@ class _Api:
             log.exception("intake_reload_failed")
             return
         self.prefixes.replace(table)
-        if self.auth is not None and fresh.auth.current_kid is not None:
-            self.auth.replace_keys(daemon_main.signing_keys(fresh))
+        if self.auth is not None:
+            daemon_main.rotate_keys(self.auth, fresh)
         self.settings = fresh
         log.info("intake_reloaded", prefixes=table.version)
 
@@ -205,10 +205,7 @@ async def _serve(settings: Settings, control: socket.socket, listener: socket.so
             await listening
         if daraja is not None:
             await daraja.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.drain()
-        writer.close()
-        await store.close()
+        await close_helper(writer, store)
     return 0
 
 

@@ -217,6 +217,18 @@ def link_parts(
     return config, profile, ReceiptSource(smsc.name, smsc.operator, id_format)
 
 
+def rotate_keys(auth: AuthService, fresh: Settings) -> SigningKeys | None:
+    """Key rotation on a reload, in the daemon and in the API's process alike: the configured
+    keys replace the running ones (tokens of a removed key are refused from now on), and are
+    returned. A file with no keys keeps the running ones (None): a fresh random key would end
+    every token issued so far."""
+    if fresh.auth.current_kid is None:
+        return None
+    keys = signing_keys(fresh)
+    auth.replace_keys(keys)
+    return keys
+
+
 def api_settings(http: HttpSettings) -> ApiSettings:
     """The HTTP API's tunables from [http]."""
     return ApiSettings(
@@ -550,16 +562,12 @@ class Daemon:
         await self._reload_links(fresh.smsc)
 
     def _reload_keys(self, fresh: Settings) -> None:
-        """Key rotation: the configured keys replace the running ones (tokens of a removed
-        key are refused from now on). A file with no keys keeps the running ones: a fresh
-        random key would end every token issued so far."""
         if self.auth is None:
             return
-        if fresh.auth.current_kid is None:
+        keys = rotate_keys(self.auth, fresh)
+        if keys is None:
             log.warning("auth_keys_kept", reason="no [auth] signing_keys in the reloaded file")
             return
-        keys = signing_keys(fresh)
-        self.auth.replace_keys(keys)
         log.info("auth_keys_reloaded", active_kid=keys.signing_kid, kids=sorted(keys.keys))
 
     async def _reload_links(self, wanted: Sequence[SmscSettings]) -> None:
